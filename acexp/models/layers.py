@@ -1,0 +1,89 @@
+"""Building blocks chosen from the observation and action spaces (SPEC B)."""
+
+import gymnasium as gym
+import torch
+from torch import nn
+from torch.distributions import Categorical, Distribution
+
+from acexp.errors import ConfigError
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU}
+
+# Argument validation costs more than the sampling itself at these sizes.
+Distribution.set_default_validate_args(False)
+
+
+def activation(name: str) -> type[nn.Module]:
+    if name not in ACTIVATIONS:
+        raise ConfigError(f"unknown activation '{name}'; known: {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]
+
+
+def mlp(in_dim: int, hidden_sizes: list[int], act: str) -> tuple[nn.Sequential, int]:
+    """Linear + activation layers; returns the module and its output width."""
+    layers: list[nn.Module] = []
+    for size in hidden_sizes:
+        layers += [nn.Linear(in_dim, size), activation(act)()]
+        in_dim = size
+    return nn.Sequential(*layers), in_dim
+
+
+class OneHot(nn.Module):
+    """Encodes a Discrete observation (an integer) as a one-hot float vector."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return nn.functional.one_hot(obs.long().reshape(-1), self.n).float()
+
+
+class FlattenFloat(nn.Module):
+    """Flattens a vector Box observation to [batch, features] float32."""
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return obs.reshape(obs.shape[0], -1).float()
+
+
+def make_encoder(space: gym.Space) -> tuple[nn.Module, int]:
+    """The input layer for an observation space and its output width."""
+    if isinstance(space, gym.spaces.Discrete):
+        return OneHot(int(space.n)), int(space.n)
+    if isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
+        return FlattenFloat(), int(space.shape[0])
+    raise ConfigError(f"unsupported observation space {space}; supported: Discrete, 1-D Box")
+
+
+class CategoricalHead(nn.Module):
+    """Logits over a Discrete action space."""
+
+    def __init__(self, in_dim: int, n: int) -> None:
+        super().__init__()
+        self.logits = nn.Linear(in_dim, n)
+
+    def forward(self, features: torch.Tensor) -> Distribution:
+        return Categorical(logits=self.logits(features))
+
+
+def make_policy_head(space: gym.Space, in_dim: int) -> nn.Module:
+    """The actor's output layer for an action space; it returns a torch Distribution."""
+    if isinstance(space, gym.spaces.Discrete):
+        return CategoricalHead(in_dim, int(space.n))
+    raise ConfigError(f"unsupported action space {space}; supported: Discrete")
+
+
+def tower(space: gym.Space, hidden_sizes: list[int], act: str) -> tuple[nn.Sequential, int]:
+    """Encoder for the observation space followed by an MLP; returns it and its output width."""
+    encoder, width = make_encoder(space)
+    body, width = mlp(width, hidden_sizes, act)
+    return nn.Sequential(encoder, body), width
+
+
+def orthogonal_init(model: nn.Module, policy_head: nn.Module, value_head: nn.Module) -> None:
+    """Orthogonal weights, zero biases; small policy logits, unit-gain value (SB3, CleanRL)."""
+    for module, gain in ((model, 2**0.5), (policy_head, 0.01), (value_head, 1.0)):
+        for layer in module.modules():
+            if isinstance(layer, nn.Linear | nn.Conv2d):
+                nn.init.orthogonal_(layer.weight, gain)
+                nn.init.zeros_(layer.bias)

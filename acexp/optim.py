@@ -1,0 +1,93 @@
+"""Optimizer modes of SPEC A4 and gradient clipping of SPEC A5.
+
+`joint`: one optimizer steps every parameter on the summed loss.
+`separate`: an actor optimizer (actor_lr) steps the actor-side parameters and a critic
+optimizer (critic_lr) the critic-side ones. Both modes backpropagate the same summed loss
+once; because the two parameter sets are disjoint, each optimizer sees exactly the gradient
+of its own loss term, and a shared trunk (actor side) is stepped once per update.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from acexp.errors import ConfigError
+from acexp.models import ActorCritic
+
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "adam": torch.optim.Adam,
+    "rmsprop": torch.optim.RMSprop,
+    "sgd": torch.optim.SGD,
+}
+
+
+@dataclass
+class NamedOptimizer:
+    """An optimizer with its name (joint, actor, critic) and the parameters it clips and steps."""
+
+    name: str
+    optimizer: torch.optim.Optimizer
+    params: list[nn.Parameter]
+
+
+def _make(
+    name: str, params: list[nn.Parameter], lr: float, cfg: DictConfig
+) -> torch.optim.Optimizer:
+    if name not in OPTIMIZERS:
+        raise ConfigError(f"optim.name='{name}' is not known; known: {', '.join(OPTIMIZERS)}")
+    kwargs: dict = {"lr": lr}
+    if name == "adam":
+        kwargs.update(eps=float(cfg.eps), fused=True)
+    elif name == "rmsprop":
+        kwargs.update(eps=float(cfg.eps), alpha=float(cfg.get("alpha", 0.99)), foreach=True)
+    else:
+        kwargs.update(momentum=float(cfg.get("momentum", 0.0)), foreach=True)
+    return OPTIMIZERS[name](params, **kwargs)
+
+
+def build_optimizers(model: ActorCritic, cfg: DictConfig) -> list[NamedOptimizer]:
+    """One optimizer (mode joint) or an actor and a critic optimizer (mode separate)."""
+    if cfg.mode == "joint":
+        params = list(model.parameters())
+        return [NamedOptimizer("joint", _make(cfg.name, params, float(cfg.lr), cfg), params)]
+    if cfg.mode == "separate":
+        groups = {
+            "actor": (model.actor_parameters(), float(cfg.actor_lr)),
+            "critic": (model.critic_parameters(), float(cfg.critic_lr)),
+        }
+        return [
+            NamedOptimizer(name, _make(cfg.name, params, lr, cfg), params)
+            for name, (params, lr) in groups.items()
+        ]
+    raise ConfigError(f"optim.mode='{cfg.mode}' is not known; known: joint, separate")
+
+
+def apply_update(
+    loss: torch.Tensor, optimizers: list[NamedOptimizer], max_grad_norm: float | None
+) -> dict[str, torch.Tensor]:
+    """Backpropagate once, clip each optimizer's gradients by global norm, step.
+
+    Returns the gradient norm of each optimizer before and after clipping, as tensors so
+    that the caller decides when to pay for a host sync.
+    """
+    for named in optimizers:
+        named.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    norms: dict[str, torch.Tensor] = {}
+    for named in optimizers:
+        if max_grad_norm:
+            before = nn.utils.clip_grad_norm_(named.params, max_grad_norm)
+            # clip_grad_norm_ scales by max_norm / (norm + 1e-6) when that is below one.
+            after = before * torch.clamp(max_grad_norm / (before + 1e-6), max=1.0)
+        else:
+            before = nn.utils.get_total_norm([p.grad for p in named.params if p.grad is not None])
+            after = before
+        norms[named.name] = torch.stack((before, after))
+        named.optimizer.step()
+    return norms
+
+
+def learning_rates(optimizers: list[NamedOptimizer]) -> dict[str, float]:
+    return {named.name: named.optimizer.param_groups[0]["lr"] for named in optimizers}

@@ -1,0 +1,85 @@
+"""run(cfg): train one configuration and write its results into the output directory."""
+
+import logging
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+import acexp.components  # noqa: F401  (fills the registries)
+from acexp.checkpoint import save_json, save_torch
+from acexp.errors import ConfigError
+from acexp.registry import TRAINERS
+from acexp.trainers.base import Trainer
+from acexp.validate import validate
+
+log = logging.getLogger("acexp")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def output_dir() -> Path:
+    """The Hydra run directory when running under Hydra, else the working directory."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.output_dir)
+    return Path.cwd()
+
+
+def hyperparameters(cfg: DictConfig) -> dict:
+    """Flat scalars of the run's choices, for TensorBoard's HPARAMS tab."""
+    flat: dict = {"seed": cfg.seed, "total_steps": cfg.total_steps, "env": cfg.env.id}
+    for group in ("arch", "algo", "optim"):
+        for key, value in OmegaConf.to_container(cfg[group], resolve=True).items():
+            flat[f"{group}.{key}"] = (
+                value if isinstance(value, int | float | str | bool) else str(value)
+            )
+    return flat
+
+
+def run(cfg: DictConfig, out_dir: Path | None = None) -> dict:
+    """Validate, build, train; returns the metrics also written to `metrics.json`.
+
+    A failed or interrupted run still writes `metrics.json`, with its status and error.
+    """
+    validate(cfg)
+    out_dir = Path(out_dir) if out_dir is not None else output_dir()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(cfg.torch_threads)
+    seed_everything(cfg.seed)
+    trainer: Trainer = TRAINERS.get(cfg.algo.name)(cfg, out_dir)
+    status, error = "completed", None
+    try:
+        trainer.learn()
+    except KeyboardInterrupt:
+        status = "interrupted"
+    except Exception as exc:
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        metrics = {"status": status, **trainer.metrics()}
+        if error:
+            metrics["error"] = error
+        save_json(metrics, out_dir / "metrics.json")
+        if status == "completed":
+            save_torch(trainer.model.state_dict(), out_dir / "model.pt")
+            trainer.logger.hparams(hyperparameters(cfg), metrics)
+        trainer.close()
+    log.info(
+        "%s: %d env steps, final_return %s, solved %s",
+        status,
+        metrics["env_steps"],
+        metrics["final_return"],
+        metrics["solved"],
+    )
+    return metrics
+
+
+__all__ = ["ConfigError", "run"]

@@ -1,0 +1,63 @@
+"""Episode bookkeeping: running return, last-100 mean, and when the task was first solved."""
+
+import time
+from collections import deque
+
+import numpy as np
+
+
+class EpisodeStats:
+    """Tracks finished training episodes the way SPEC D judges them.
+
+    running_return = ema * episode_return + (1 - ema) * running_return, initialised with the
+    first episode's return; solved the first time it exceeds `threshold`.
+    """
+
+    def __init__(self, threshold: float | None, ema: float = 0.05, window: int = 100) -> None:
+        self.threshold = threshold
+        self.ema = ema
+        self.recent: deque[float] = deque(maxlen=window)
+        self.episodes = 0
+        self.running_return: float | None = None
+        self.steps_to_solve: int | None = None
+        self.episodes_to_solve: int | None = None
+        self.seconds_to_solve: float | None = None
+        self.clock_start = time.perf_counter()
+
+    def start_clock(self) -> None:
+        """Call at the first env step: solve times exclude set-up."""
+        self.clock_start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.clock_start
+
+    @property
+    def solved(self) -> bool:
+        return self.steps_to_solve is not None
+
+    @property
+    def final_return(self) -> float | None:
+        return float(np.mean(self.recent)) if self.recent else None
+
+    def record(self, episode_return: float, env_steps: int) -> None:
+        self.episodes += 1
+        self.recent.append(episode_return)
+        if self.running_return is None:
+            self.running_return = episode_return
+        else:
+            self.running_return = self.ema * episode_return + (1 - self.ema) * self.running_return
+        if not self.solved and self.threshold is not None and self.running_return > self.threshold:
+            self.steps_to_solve = env_steps
+            self.episodes_to_solve = self.episodes
+            self.seconds_to_solve = self.elapsed()
+
+    def summary(self) -> dict:
+        return {
+            "episodes": self.episodes,
+            "final_return": self.final_return,
+            "running_return": self.running_return,
+            "solved": self.solved,
+            "steps_to_solve": self.steps_to_solve,
+            "episodes_to_solve": self.episodes_to_solve,
+            "seconds_to_solve": self.seconds_to_solve,
+        }

@@ -1,0 +1,1 @@
+"""Trainers: each registered by name and built from the whole config."""

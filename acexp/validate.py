@@ -1,0 +1,98 @@
+"""Check the whole config before anything is built: one readable line per mistake."""
+
+from collections.abc import Callable
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from acexp.envs import env_spec
+from acexp.errors import ConfigError
+from acexp.models.layers import ACTIVATIONS
+from acexp.optim import OPTIMIZERS
+from acexp.registry import MODELS, TRAINERS
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _positive(v: Any) -> bool:
+    return _number(v) and v > 0
+
+
+def _non_negative(v: Any) -> bool:
+    return _number(v) and v >= 0
+
+
+def _unit(v: Any) -> bool:
+    return _number(v) and 0 <= v <= 1
+
+
+def _positive_int(v: Any) -> bool:
+    return _integer(v) and v >= 1
+
+
+def _sizes(v: Any) -> bool:
+    return isinstance(v, list) and len(v) > 0 and all(_positive_int(x) for x in v)
+
+
+def _one_of(options: list[str]) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: v in options), f"one of {', '.join(options)}"
+
+
+# key -> (check, allowed values); keys absent from the config are skipped (trainer-specific).
+RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "seed": (lambda v: _integer(v) and v >= 0, "an integer >= 0"),
+    "total_steps": (_positive_int, "an integer >= 1"),
+    "device": (
+        lambda v: isinstance(v, str) and v.split(":")[0] in ("cpu", "cuda", "mps"),
+        "cpu, cuda, cuda:N or mps",
+    ),
+    "torch_threads": (_positive_int, "an integer >= 1"),
+    "stop_on_solve": (lambda v: isinstance(v, bool), "true or false"),
+    "arch.name": _one_of(MODELS.names()),
+    "arch.hidden_sizes": (_sizes, "a non-empty list of integers >= 1, e.g. [64,64]"),
+    "arch.activation": _one_of(list(ACTIVATIONS)),
+    "arch.init": _one_of(["orthogonal", "torch"]),
+    "optim.mode": _one_of(["joint", "separate"]),
+    "optim.name": _one_of(list(OPTIMIZERS)),
+    "optim.lr": (_positive, "a number > 0"),
+    "optim.actor_lr": (_positive, "a number > 0"),
+    "optim.critic_lr": (_positive, "a number > 0"),
+    "optim.max_grad_norm": (lambda v: v is None or _non_negative(v), "null or a number >= 0"),
+    "optim.eps": (_positive, "a number > 0"),
+    "algo.name": _one_of(TRAINERS.names()),
+    "algo.gamma": (_unit, "a number in [0, 1]"),
+    "algo.gae_lambda": (_unit, "a number in [0, 1]"),
+    "algo.num_envs": (_positive_int, "an integer >= 1"),
+    "algo.n_steps": (_positive_int, "an integer >= 1"),
+    "algo.ent_coef": (_non_negative, "a number >= 0"),
+    "algo.vf_coef": (_non_negative, "a number >= 0"),
+    "algo.max_episodes": (_positive_int, "an integer >= 1"),
+    "algo.max_episode_steps": (_positive_int, "an integer >= 1"),
+    "algo.critic_loss": _one_of(["mse", "smooth_l1"]),
+    "algo.loss_reduction": _one_of(["mean", "sum"]),
+    "log.every_steps": (_positive_int, "an integer >= 1"),
+}
+
+_MISSING = object()
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise ConfigError naming the first bad key, its value and what is allowed."""
+    for key, (check, allowed) in RULES.items():
+        try:
+            value = OmegaConf.select(cfg, key, default=_MISSING, throw_on_missing=True)
+        except Exception as exc:  # an interpolation that does not resolve
+            raise ConfigError(f"{key}: {exc}") from None
+        if value is _MISSING:
+            continue
+        if OmegaConf.is_config(value):
+            value = OmegaConf.to_container(value, resolve=True)
+        if not check(value):
+            raise ConfigError(f"{key}={value!r} is invalid; expected {allowed}")
+    env_spec(cfg.env.id)

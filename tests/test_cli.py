@@ -1,0 +1,86 @@
+"""The real command line as a subprocess; its TensorBoard event files read back."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from tests.conftest import ROOT
+
+
+def acexp(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "acexp", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def test_cli_run_writes_tensorboard_metrics_and_model(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = acexp(
+        "optim=separate",
+        "optim.actor_lr=1e-3",
+        "optim.critic_lr=5e-3",
+        "total_steps=3000",
+        "log.every_steps=500",
+        f"hydra.run.dir={out}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["env_steps"] >= 3000
+    assert (out / ".hydra" / "config.yaml").exists() and (out / "model.pt").exists()
+
+    tags = scalars(out)
+    for tag in [
+        "charts/episodic_return",
+        "charts/episodic_length",
+        "charts/running_return",
+        "losses/actor",
+        "losses/critic",
+        "losses/entropy",
+        "perf/sps",
+        "train/lr_actor",
+        "train/lr_critic",
+        "train/grad_norm_before_clip_actor",
+        "train/grad_norm_after_clip_actor",
+        "train/grad_norm_before_clip_critic",
+        "train/grad_norm_after_clip_critic",
+    ]:
+        assert tag in tags, f"missing {tag}; have {sorted(tags)}"
+    assert tags["train/lr_critic"][0][1] == pytest.approx(5e-3)
+    # x axis is env steps, increasing, within the budget (+ one rollout)
+    steps = [s for s, _ in tags["charts/episodic_return"]]
+    assert steps == sorted(steps) and 0 < steps[-1] <= metrics["env_steps"]
+    # clipping never leaves a norm above max_grad_norm
+    assert max(v for _, v in tags["train/grad_norm_after_clip_actor"]) <= 0.5 + 1e-4
+    assert len(tags["charts/episodic_return"]) == metrics["episodes"]
+    assert tags["hparams/final_return"][0][1] == pytest.approx(metrics["final_return"])
+
+
+def test_cli_bad_value_is_one_line_and_nonzero(tmp_path: Path) -> None:
+    result = acexp("optim.lr=abc", f"hydra.run.dir={tmp_path / 'bad'}", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "acexp: error: optim.lr='abc' is invalid; expected a number > 0"
+    assert not (tmp_path / "bad" / "metrics.json").exists()
+
+
+def test_cli_cfg_job_prints_the_resolved_config(tmp_path: Path) -> None:
+    result = acexp("arch=unshared", "optim.lr=3e-4", "--cfg", "job", "--resolve", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "name: unshared" in result.stdout and "actor_lr: 0.0003" in result.stdout
