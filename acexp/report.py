@@ -1,0 +1,312 @@
+"""Seed-aggregated report of a Hydra multirun sweep: report.md, report.csv and curves.png.
+
+Usage: python -m acexp.report <sweep_dir> [--out DIR] [--smooth N] [--points N]
+
+Runs are found by their `.hydra/overrides.yaml`, grouped by their overrides without `seed=`,
+and summarised over completed runs. Failed, interrupted and still-running (or crashed before
+writing `metrics.json`) jobs are listed in the notes, so a partial sweep can be reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib
+import json
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from acexp import stats
+
+RETURN_TAG = "charts/episodic_return"
+REPORT_DEPS = ("scipy", "matplotlib", "tensorboard")
+CSV_STATS = (
+    "n_jobs", "n_completed", "n_interrupted", "n_failed", "n_skipped", "n_return",
+    "final_return_mean", "final_return_ci_low", "final_return_ci_high", "final_return_iqm",
+    "n_solved", "solved_fraction", "median_steps_to_solve", "median_episodes_to_solve",
+    "mean_wall_seconds",
+)  # fmt: skip
+
+
+class ReportError(Exception):
+    """Bad input that the CLI reports as one line and exit code 2."""
+
+
+@dataclass
+class Run:
+    """One job directory: its overrides and, if it has written one, its metrics.json."""
+
+    path: Path
+    overrides: list[str]
+    status: str  # completed | interrupted | failed | skipped | any unknown status string
+    metrics: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        return stats.group_label(self.overrides)
+
+
+@dataclass
+class Group:
+    """All jobs of one group with the summary of its completed runs."""
+
+    label: str
+    overrides: tuple[str, ...]
+    runs: list[Run]
+    summary: stats.RunSummary
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.runs)
+
+
+def _last_line(text: str) -> str:
+    """Last non-empty line of an error (the exception message of a traceback), one line only."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return lines[-1] if lines else "(no error message)"
+
+
+def load_run(job_dir: Path) -> Run:
+    """Read one job directory; a missing or unreadable metrics.json marks the run skipped."""
+    overrides_path = job_dir / ".hydra" / "overrides.yaml"
+    try:
+        overrides = yaml.safe_load(overrides_path.read_text()) or []
+    except (OSError, yaml.YAMLError) as exc:
+        raise ReportError(f"cannot read {overrides_path}: {' '.join(str(exc).split())}") from exc
+    if not isinstance(overrides, list):
+        raise ReportError(f"{overrides_path} is not a YAML list of overrides")
+    overrides = [str(o) for o in overrides]
+    metrics_path = job_dir / "metrics.json"
+    if not metrics_path.is_file():
+        return Run(job_dir, overrides, "skipped", note="no metrics.json (running or crashed)")
+    try:
+        metrics = json.loads(metrics_path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        return Run(job_dir, overrides, "skipped", note=f"unreadable metrics.json: {exc}")
+    status = str(metrics.get("status", "unknown"))
+    note = _last_line(metrics.get("error", "")) if status == "failed" else ""
+    return Run(job_dir, overrides, status, metrics, note)
+
+
+def find_runs(sweep_dir: Path) -> list[Run]:
+    """All runs under `sweep_dir`, found by `.hydra/overrides.yaml` at any depth."""
+    if not sweep_dir.is_dir():
+        raise ReportError(f"sweep directory does not exist: {sweep_dir}")
+    found = sorted(
+        p.parent.parent for p in sweep_dir.rglob("overrides.yaml") if p.parent.name == ".hydra"
+    )
+    runs = [load_run(d) for d in found]
+    if not runs:
+        raise ReportError(f"no runs (.hydra/overrides.yaml) found under {sweep_dir}")
+    return runs
+
+
+def group_runs(runs: Sequence[Run], seed: int = 0) -> list[Group]:
+    """Group runs by overrides minus seed and summarise each group's completed runs."""
+    by_label: dict[str, list[Run]] = {}
+    for run in runs:
+        by_label.setdefault(run.label, []).append(run)
+    groups = []
+    for label in sorted(by_label):
+        members = by_label[label]
+        completed = [r.metrics for r in members if r.status == "completed"]
+        summary = stats.summarize_runs(completed, seed=seed)
+        groups.append(Group(label, stats.group_overrides(members[0].overrides), members, summary))
+    return groups
+
+
+def read_returns(job_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(env steps, episodic returns) of one run from its TensorBoard event files."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(job_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    if RETURN_TAG not in acc.Tags().get("scalars", []):
+        return np.empty(0), np.empty(0)
+    events = acc.Scalars(RETURN_TAG)
+    return np.array([e.step for e in events], float), np.array([e.value for e in events], float)
+
+
+def plot_curves(groups: Sequence[Group], path: Path, smooth: int = 10, points: int = 200) -> None:
+    """Mean return over env steps per group, with a mean +/- 1.96 sem band across seeds.
+
+    Each completed seed's (smoothed) curve is put on a shared grid without extrapolation, so
+    past a seed's last step the mean is over the seeds still logging; that stretch is dashed.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = {}
+    for group in groups:
+        runs = [r for r in group.runs if r.status == "completed"]
+        data = [read_returns(r.path) for r in runs]
+        curves[group.label] = [(s, stats.moving_average(v, smooth)) for s, v in data if s.size]
+    max_step = max((s.max() for c in curves.values() for s, _ in c), default=0.0)
+    fig, ax = plt.subplots(figsize=(8, 5))
+    grid = np.linspace(0.0, max_step, points)
+    for label, seeds in curves.items():
+        if not seeds:
+            continue
+        mean, low, high, count = stats.mean_band(
+            np.array([stats.interpolate_curve(s, v, grid) for s, v in seeds])
+        )
+        full = np.where(count == len(seeds), mean, np.nan)
+        (line,) = ax.plot(grid, full, label=f"{label} (n={len(seeds)})")
+        partial = np.convolve(count < len(seeds), np.ones(3), mode="same") > 0  # joins the lines
+        ax.plot(grid, np.where(partial, mean, np.nan), "--", color=line.get_color())
+        ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+    if not any(curves.values()):
+        message = f"no '{RETURN_TAG}' data in completed runs"
+        ax.text(0.5, 0.5, message, ha="center", transform=ax.transAxes)
+    else:
+        ax.legend(fontsize="small")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel(f"episodic return (moving average of {smooth})")
+    ax.set_title("Mean over seeds; band: mean ± 1.96·sem; dashed: not all seeds still logging")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _fmt(x: float, spec: str = ",.1f") -> str:
+    return "—" if math.isnan(x) else format(x, spec)
+
+
+def markdown_table(groups: Sequence[Group]) -> str:
+    """The markdown summary table, one row per group."""
+    head = (
+        "| group | seeds | final return: mean [95% CI] | IQM | solved | median steps to solve "
+        "| median episodes to solve | mean wall time (s) |\n|---|---|---|---|---|---|---|---|"
+    )
+    rows = [head]
+    for g in groups:
+        s = g.summary
+        ci = f"[{_fmt(s.return_ci_low)}, {_fmt(s.return_ci_high)}]"
+        frac = f"{s.n_solved}/{s.n}"
+        label = g.label.replace("|", r"\|")
+        rows.append(
+            f"| {label} | {s.n}/{len(g.runs)} | {_fmt(s.return_mean)} {ci} "
+            f"| {_fmt(s.return_iqm)} | {_fmt(s.solved_fraction, '.0%')} ({frac}) "
+            f"| {_fmt(s.median_steps_to_solve, ',.0f')} ({frac}) "
+            f"| {_fmt(s.median_episodes_to_solve, ',.0f')} ({frac}) "
+            f"| {_fmt(s.mean_wall_seconds)} |"
+        )
+    return "\n".join(rows)
+
+
+def markdown_notes(groups: Sequence[Group], sweep_dir: Path) -> str:
+    """Notes: how to read the table, then failed, interrupted and skipped jobs."""
+    lines = [
+        "- seeds: completed runs / jobs found. Statistics use completed runs only.",
+        "- 95% CI: percentile bootstrap of the mean over seeds (scipy, fixed seed); `—` with "
+        "a single seed, which has no spread. Few seeds give intervals that are too narrow.",
+        "- IQM: mean of the middle 50% of seeds (scipy trim_mean 0.25).",
+        "- Medians to solve are over solved runs; (k/n) = solved / completed.",
+    ]
+    runs = [r for g in groups for r in g.runs]
+    null_returns = sum(g.summary.n - g.summary.n_return for g in groups)
+    if null_returns:
+        lines.append(f"- {null_returns} completed run(s) had no final_return and are left out.")
+    sections = [("Failed runs", "failed"), ("Interrupted runs (not counted)", "interrupted"),
+                ("Skipped runs", "skipped")]  # fmt: skip
+    known = {"completed", "failed", "interrupted", "skipped"}
+    out = ["## Notes", "", *lines]
+    for title, status in [*sections, ("Runs with an unknown status (not counted)", None)]:
+        chosen = [r for r in runs if (r.status == status if status else r.status not in known)]
+        if chosen:
+            out += ["", f"### {title} ({len(chosen)})", ""]
+            for r in chosen:
+                detail = r.note or (f"status {r.status!r}" if status is None else "")
+                rel = r.path.relative_to(sweep_dir) if r.path != sweep_dir else Path(".")
+                out.append(f"- `{rel}`" + (f": {detail}" if detail else ""))
+    return "\n".join(out)
+
+
+def write_csv(groups: Sequence[Group], path: Path) -> None:
+    """One row per group: label, one column per override key, then the statistics.
+
+    Missing values (NaN) are written as empty fields.
+    """
+    keys = sorted({stats.override_key(o) for g in groups for o in g.overrides})
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["group", *keys, *CSV_STATS])
+        for g in groups:
+            s = g.summary
+            values = dict(zip(map(stats.override_key, g.overrides), g.overrides, strict=True))
+            row_keys = [values[k].split("=", 1)[1] if k in values else "" for k in keys]
+            numbers = [len(g.runs), s.n, g.count("interrupted"), g.count("failed"),
+                       g.count("skipped"), s.n_return, s.return_mean, s.return_ci_low,
+                       s.return_ci_high, s.return_iqm, s.n_solved, s.solved_fraction,
+                       s.median_steps_to_solve, s.median_episodes_to_solve,
+                       s.mean_wall_seconds]  # fmt: skip
+            cells = ["" if isinstance(x, float) and math.isnan(x) else x for x in numbers]
+            writer.writerow([g.label, *row_keys, *cells])
+
+
+def _check_dependencies() -> None:
+    for name in REPORT_DEPS:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise ReportError(
+                f"the report needs {name} ({exc}); install with: pip install 'acexp[report]'"
+            ) from exc
+
+
+def make_report(
+    sweep_dir: Path, out_dir: Path | None = None, smooth: int = 10, points: int = 200
+) -> str:
+    """Write report.md, report.csv and curves.png for a sweep; returns the markdown table."""
+    _check_dependencies()
+    runs = find_runs(sweep_dir)
+    groups = group_runs(runs)
+    out_dir = out_dir or sweep_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = markdown_table(groups)
+    notes = markdown_notes(groups, sweep_dir)
+    md = f"# Sweep report: `{sweep_dir}`\n\n{table}\n\n![curves](curves.png)\n\n{notes}\n"
+    (out_dir / "report.md").write_text(md)
+    write_csv(groups, out_dir / "report.csv")
+    plot_curves(groups, out_dir / "curves.png", smooth=smooth, points=points)
+    return table
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point; returns the exit code (2 for bad input, with a one-line message)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m acexp.report", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "sweep_dir", type=Path, help="Hydra multirun dir, e.g. outputs/multirun/DATE/TIME"
+    )
+    parser.add_argument("--out", type=Path, default=None, help="output dir (default: sweep_dir)")
+    parser.add_argument("--smooth", type=int, default=10, help="moving-average window, episodes")
+    parser.add_argument("--points", type=int, default=200, help="points on the common step grid")
+    args = parser.parse_args(argv)
+    if args.smooth < 1 or args.points < 2:
+        parser.error("--smooth must be >= 1 and --points >= 2")
+    try:
+        table = make_report(args.sweep_dir, args.out, smooth=args.smooth, points=args.points)
+    except ReportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(table)
+    print(
+        f"wrote report.md, report.csv, curves.png to {args.out or args.sweep_dir}", file=sys.stderr
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
