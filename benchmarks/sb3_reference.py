@@ -13,6 +13,7 @@ Run ``python benchmarks/sb3_reference.py`` for a short smoke test of every funct
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -215,13 +216,23 @@ def sb3_throughput(
     return result
 
 
+def _make_ale_env(env_id: str, **kwargs: Any) -> gym.Env:
+    """``gym.make`` for an Atari id, registering ALE first.
+
+    Registration must happen in the process that builds the env: SubprocVecEnv's forkserver
+    workers do not inherit the parent's ``gym.register_envs(ale_py)``.
+    """
+    import ale_py
+
+    gym.register_envs(ale_py)
+    return gym.make(env_id, **kwargs)
+
+
 def _make_ppo_env(env_id: str, num_envs: int, seed: int, vec_env_cls: type[VecEnv]) -> VecEnv:
     """Vector env for ``sb3_ppo_throughput``: SB3's Atari pipeline for Atari ids, else plain."""
     if "NoFrameskip" in env_id:
-        import ale_py
-
-        gym.register_envs(ale_py)
-        env = make_atari_env(env_id, n_envs=num_envs, seed=seed, vec_env_cls=vec_env_cls)
+        make_env = functools.partial(_make_ale_env, env_id)
+        env = make_atari_env(make_env, n_envs=num_envs, seed=seed, vec_env_cls=vec_env_cls)
         return VecFrameStack(env, n_stack=4)
     return make_vec_env(env_id, n_envs=num_envs, seed=seed, vec_env_cls=vec_env_cls)
 
@@ -242,10 +253,12 @@ def sb3_ppo_throughput(
     ``make_atari_env`` (SB3's AtariWrapper: no-op reset, frame skip 4, 84x84 grey, life loss as
     episode end, reward clipping) and ``VecFrameStack(4)`` with CnnPolicy. ``vec_env`` is
     ``"dummy"`` or ``"subproc"``; the default is what measured faster here (2 cores, torch 1
-    thread, 20480 steps; shared machine, so +-10 %):
+    thread, 20480 steps, 2026-11-21; shared machine, load 0.3 to 2.5, so only rough):
 
-    - HalfCheetah-v5: dummy ~TODO SPS, subproc ~TODO SPS.
-    - PongNoFrameskip-v4: dummy ~TODO SPS, subproc ~TODO SPS.
+    - HalfCheetah-v5: dummy 2204 SPS, subproc 1407 SPS (back to back). Dummy wins: 8 cheap
+      MuJoCo steps cost less than the pipe round trips, and the update takes ~75 % of the time.
+    - PongNoFrameskip-v4: dummy 183 and 139 SPS (two runs), subproc 151 SPS. No clear winner:
+      the CnnPolicy update on one thread takes ~80 % of the time, so dummy (simpler) is kept.
     """
     if env_id not in PPO_THROUGHPUT_DEFAULTS:
         raise ValueError(f"env_id must be one of {sorted(PPO_THROUGHPUT_DEFAULTS)}, got {env_id!r}")
