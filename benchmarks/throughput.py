@@ -5,7 +5,7 @@ Equal settings: CartPole-v1, 16 envs, n_steps 5, separate 64-64 tanh actor and c
 stopping. The ceiling is the cost of the same network work alone (acting forward passes,
 the bootstrap value and one update per rollout) on random data of the same shapes.
 
-    python benchmarks/throughput.py [--steps 200000] [--repeats 3]
+    python -m benchmarks.throughput [--steps 200000] [--repeats 3]
 """
 
 import argparse
@@ -21,10 +21,18 @@ from benchmarks.common import run_acexp
 
 NUM_ENVS, N_STEPS = 16, 5
 EQUAL = [
-    "arch=unshared", "arch.hidden_sizes=[64,64]", "arch.activation=tanh",
-    "optim.name=rmsprop", "optim.lr=7e-4", "optim.max_grad_norm=0.5",
-    f"algo.num_envs={NUM_ENVS}", f"algo.n_steps={N_STEPS}", "algo.gae_lambda=1.0",
-    "algo.vf_coef=0.5", "algo.ent_coef=0.0", "algo.normalize_advantage=false",
+    "arch=unshared",
+    "arch.hidden_sizes=[64,64]",
+    "arch.activation=tanh",
+    "optim.name=rmsprop",
+    "optim.lr=7e-4",
+    "optim.max_grad_norm=0.5",
+    f"algo.num_envs={NUM_ENVS}",
+    f"algo.n_steps={N_STEPS}",
+    "algo.gae_lambda=1.0",
+    "algo.vf_coef=0.5",
+    "algo.ent_coef=0.0",
+    "algo.normalize_advantage=false",
     "stop_on_solve=false",
 ]
 
@@ -52,7 +60,9 @@ def ceiling_sps(updates: int = 2000) -> float:
                 model(obs[t])[0].sample()
             model.value(obs[-1])
         dist, values = model(batch)
-        loss = -(dist.log_prob(actions) * advantages).mean() + 0.5 * (values - returns).pow(2).mean()
+        loss = (
+            -(dist.log_prob(actions) * advantages).mean() + 0.5 * (values - returns).pow(2).mean()
+        )
         apply_update(loss, optimizers, 0.5)
     return updates * N_STEPS * NUM_ENVS / (time.perf_counter() - start)
 
