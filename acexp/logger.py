@@ -28,7 +28,9 @@ class RunLogger:
         console_every_seconds: float = 10.0,
         progress: str | bool = "auto",
     ) -> None:
-        self.writer = SummaryWriter(log_dir=str(out_dir))
+        self.out_dir = out_dir
+        self._writer: SummaryWriter | None = None
+        self.purge_step: int | None = None
         self.every_steps = every_steps
         self.console_every_seconds = console_every_seconds
         self.next_log_step = 0
@@ -37,6 +39,27 @@ class RunLogger:
         self.last_sps_step = 0
         show_bar = sys.stderr.isatty() if progress == "auto" else bool(progress)
         self.bar = tqdm(total=total_steps, unit="step", dynamic_ncols=True) if show_bar else None
+
+    @property
+    def writer(self) -> SummaryWriter:
+        """Opened at the first write, so that a resumed run can set `purge_step` before."""
+        if self._writer is None:
+            self._writer = SummaryWriter(log_dir=str(self.out_dir), purge_step=self.purge_step)
+        return self._writer
+
+    def state_dict(self) -> dict:
+        return {"next_log_step": self.next_log_step}
+
+    def load_state_dict(self, state: dict, resume_step: int) -> None:
+        """Continue a run's curves after its checkpoint at `resume_step`.
+
+        TensorBoard discards the events at steps >= purge_step written before this one:
+        those the killed run wrote after its checkpoint. Events at `resume_step` itself were
+        written before the checkpoint and are kept.
+        """
+        self.next_log_step = state["next_log_step"]
+        self.last_sps_step = resume_step
+        self.purge_step = resume_step + 1
 
     def episode(self, episode_return: float, length: int, running_return: float, step: int) -> None:
         self.writer.add_scalar("charts/episodic_return", episode_return, step)
@@ -97,7 +120,8 @@ class RunLogger:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-        self.writer.close()
+        if self._writer is not None:
+            self._writer.close()
 
 
 def _is_number(value: object) -> bool:
