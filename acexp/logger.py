@@ -61,10 +61,9 @@ class RunLogger:
         self.last_sps_step = resume_step
         self.purge_step = resume_step + 1
 
-    def episode(self, episode_return: float, length: int, running_return: float, step: int) -> None:
+    def episode(self, episode_return: float, length: int, step: int) -> None:
         self.writer.add_scalar("charts/episodic_return", episode_return, step)
         self.writer.add_scalar("charts/episodic_length", length, step)
-        self.writer.add_scalar("charts/running_return", running_return, step)
 
     def due(self, step: int) -> bool:
         """Whether update statistics are due at this step (keeps host syncs off the hot path)."""
@@ -76,9 +75,12 @@ class RunLogger:
         losses: dict[str, torch.Tensor],
         grad_norms: dict[str, torch.Tensor],
         lrs: dict[str, float],
+        running_return: float | None,
     ) -> None:
-        """Loss, gradient-norm, learning-rate and SPS scalars; call when `due(step)`."""
+        """Loss, gradient-norm, learning-rate, running-return and SPS scalars, when `due(step)`."""
         self.next_log_step = step + self.every_steps
+        if running_return is not None:
+            self.writer.add_scalar("charts/running_return", running_return, step)
         for name, value in losses.items():
             self.writer.add_scalar(f"losses/{name}", float(value), step)
         for opt, pair in grad_norms.items():

@@ -33,42 +33,40 @@ class A2CTrainer(Trainer):
         """Rollout storage, allocated once and overwritten every update."""
         n_steps, n_envs = self.algo.n_steps, self.algo.num_envs
         obs_space, act_space = self.envs.single_observation_space, self.envs.single_action_space
-        obs_dtype = torch.from_numpy(np.zeros(1, dtype=obs_space.dtype)).dtype
-        act_dtype = torch.from_numpy(np.zeros(1, dtype=act_space.dtype)).dtype
         shape = (n_steps, n_envs)
-        self.obs = torch.zeros(shape + obs_space.shape, dtype=obs_dtype)
-        self.actions = torch.zeros(shape + act_space.shape, dtype=act_dtype)
-        self.rewards = torch.zeros(shape)
+        # Observations and actions live in torch (the model reads them); per-step flags and
+        # rewards stay in numpy until the rollout ends, to avoid a conversion per step.
+        self.obs = torch.from_numpy(np.zeros(shape + obs_space.shape, dtype=obs_space.dtype))
+        self.actions = torch.from_numpy(np.zeros(shape + act_space.shape, dtype=act_space.dtype))
         self.values = torch.zeros(shape)
-        self.terminated = torch.zeros(shape, dtype=torch.bool)
-        self.done = torch.zeros(shape, dtype=torch.bool)
-        self.valid = torch.zeros(shape, dtype=torch.bool)
+        self.rewards = np.zeros(shape, dtype=np.float32)
+        self.terminated = np.zeros(shape, dtype=bool)
+        self.done = np.zeros(shape, dtype=bool)
+        self.valid = np.zeros(shape, dtype=bool)
 
+    @torch.inference_mode()
     def collect(
         self, next_obs: np.ndarray, prev_done: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
         """Fill the rollout storage; return the next observation, done flags and V(next)."""
         for t in range(self.algo.n_steps):
             obs = torch.from_numpy(next_obs)
-            with torch.inference_mode():
-                dist, value = self.model(obs.to(self.device))
-                action = dist.sample().cpu()
+            dist, value = self.model(obs.to(self.device))
+            action = dist.sample().cpu()
             self.obs[t] = obs
             self.actions[t] = action
-            self.values[t] = value.cpu()
-            valid = ~prev_done
-            self.valid[t] = torch.from_numpy(valid)
+            self.values[t] = value
+            self.valid[t] = ~prev_done
             next_obs, reward, terminated, truncated, info = self.envs.step(action.numpy())
             prev_done = terminated | truncated
-            self.rewards[t] = torch.from_numpy(reward)
-            self.terminated[t] = torch.from_numpy(terminated)
-            self.done[t] = torch.from_numpy(prev_done)
-            self.env_steps += int(np.count_nonzero(valid))
+            self.rewards[t] = reward
+            self.terminated[t] = terminated
+            self.done[t] = prev_done
+            self.env_steps += int(np.count_nonzero(self.valid[t]))
             if "_episode" in info:
                 for i in np.flatnonzero(info["_episode"]):
                     self.end_episode(float(info["episode"]["r"][i]), int(info["episode"]["l"][i]))
-        with torch.inference_mode():
-            next_value = self.model.value(torch.from_numpy(next_obs).to(self.device)).cpu()
+        next_value = self.model.value(torch.from_numpy(next_obs).to(self.device)).cpu()
         return next_obs, prev_done, next_value
 
     def learn(self) -> None:
@@ -81,11 +79,11 @@ class A2CTrainer(Trainer):
             self.next_obs, self.prev_done, next_value = self.collect(self.next_obs, self.prev_done)
             next_values = torch.cat((self.values[1:], next_value.unsqueeze(0)))
             advantages, returns = gae(
-                self.rewards,
+                torch.from_numpy(self.rewards),
                 self.values,
                 next_values,
-                self.terminated,
-                self.done,
+                torch.from_numpy(self.terminated),
+                torch.from_numpy(self.done),
                 self.algo.gamma,
                 self.algo.gae_lambda,
             )
@@ -116,7 +114,7 @@ class A2CTrainer(Trainer):
 
     def train(self, advantages: torch.Tensor, returns: torch.Tensor) -> None:
         """One gradient step on the valid transitions of the rollout."""
-        keep = self.valid.flatten()
+        keep = torch.from_numpy(self.valid).flatten()
         obs = self.obs.flatten(0, 1)[keep].to(self.device)
         actions = self.actions.flatten(0, 1)[keep].to(self.device)
         advantages = advantages.flatten()[keep].to(self.device)

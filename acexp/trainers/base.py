@@ -1,6 +1,7 @@
 """What every trainer shares: model and optimizers from the config, episode stats, logging."""
 
 import math
+from types import SimpleNamespace
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -40,7 +41,10 @@ class Trainer(ABC):
 
     def __init__(self, cfg: DictConfig, out_dir: Path) -> None:
         self.cfg = cfg
-        self.algo = cfg.algo
+        # Plain python values: DictConfig attribute access is slow on the hot path.
+        self.algo = SimpleNamespace(**OmegaConf.to_container(cfg.algo, resolve=True))
+        self.total_steps = int(cfg.total_steps)
+        self.stop_on_solve = bool(cfg.stop_on_solve)
         self.out_dir = out_dir
         self.device = torch.device(cfg.device)
         observation_space, action_space = self.make_envs()
@@ -79,9 +83,9 @@ class Trainer(ABC):
             self.save_checkpoint()
         if self.stop_requested is not None:
             return True
-        if self.env_steps >= self.cfg.total_steps:
+        if self.env_steps >= self.total_steps:
             return True
-        return bool(self.cfg.stop_on_solve) and self.stats.solved
+        return self.stop_on_solve and self.stats.solved
 
     def request_stop(self, signum: int) -> None:
         """Stop at the next `finished()`, with a checkpoint; safe to call from a signal handler."""
@@ -89,7 +93,7 @@ class Trainer(ABC):
 
     def end_episode(self, episode_return: float, length: int) -> None:
         self.stats.record(episode_return, self.env_steps)
-        self.logger.episode(episode_return, length, self.stats.running_return, self.env_steps)
+        self.logger.episode(episode_return, length, self.env_steps)
 
     def update(self, losses: dict[str, torch.Tensor], loss: torch.Tensor) -> None:
         """One gradient step on `loss`; scalars are written only when the logger is due."""
@@ -97,7 +101,9 @@ class Trainer(ABC):
         if self.logger.due(self.env_steps):
             self.check_finite(losses)
             self.check_parameters()
-            self.logger.update(self.env_steps, losses, grad_norms, learning_rates(self.optimizers))
+            lrs = learning_rates(self.optimizers)
+            running = self.stats.running_return
+            self.logger.update(self.env_steps, losses, grad_norms, lrs, running)
         self.logger.progress(self.env_steps, self.stats.running_return, self.sps())
 
     def check_finite(self, losses: dict[str, torch.Tensor]) -> None:

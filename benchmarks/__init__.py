@@ -1,0 +1,1 @@
+"""Speed benchmarks for acexp. Not part of the installed ``acexp`` package."""

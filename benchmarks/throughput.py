@@ -1,0 +1,79 @@
+"""Figures 2 and 3: A2C env-steps per second against Stable-Baselines3, and against the ceiling.
+
+Equal settings: CartPole-v1, 16 envs, n_steps 5, separate 64-64 tanh actor and critic
+(SB3's default MlpPolicy), RMSprop lr 7e-4 eps 1e-5, vf_coef 0.5, max_grad_norm 0.5, no
+stopping. The ceiling is the cost of the same network work alone (acting forward passes,
+the bootstrap value and one update per rollout) on random data of the same shapes.
+
+    python benchmarks/throughput.py [--steps 200000] [--repeats 3]
+"""
+
+import argparse
+import statistics
+import time
+
+import gymnasium as gym
+import torch
+
+from acexp.models import UnsharedActorCritic
+from acexp.optim import apply_update, build_optimizers
+from benchmarks.common import run_acexp
+
+NUM_ENVS, N_STEPS = 16, 5
+EQUAL = [
+    "arch=unshared", "arch.hidden_sizes=[64,64]", "arch.activation=tanh",
+    "optim.name=rmsprop", "optim.lr=7e-4", "optim.max_grad_norm=0.5",
+    f"algo.num_envs={NUM_ENVS}", f"algo.n_steps={N_STEPS}", "algo.gae_lambda=1.0",
+    "algo.vf_coef=0.5", "algo.ent_coef=0.0", "algo.normalize_advantage=false",
+    "stop_on_solve=false",
+]
+
+
+def acexp_sps(steps: int) -> float:
+    return run_acexp(*EQUAL, f"total_steps={steps}")["sps"]
+
+
+def ceiling_sps(updates: int = 2000) -> float:
+    """Env steps per second if the environment and all bookkeeping were free."""
+    torch.set_num_threads(1)
+    obs_space, act_space = gym.spaces.Box(-1, 1, (4,)), gym.spaces.Discrete(2)
+    model = UnsharedActorCritic(obs_space, act_space, [64, 64], "tanh")
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create({"mode": "joint", "name": "rmsprop", "lr": 7e-4, "eps": 1e-5})
+    optimizers = build_optimizers(model, cfg)
+    obs = torch.randn(N_STEPS + 1, NUM_ENVS, 4)
+    batch, actions = obs[:-1].flatten(0, 1), torch.randint(0, 2, (N_STEPS * NUM_ENVS,))
+    returns, advantages = torch.randn(N_STEPS * NUM_ENVS), torch.randn(N_STEPS * NUM_ENVS)
+    start = time.perf_counter()
+    for _ in range(updates):
+        with torch.inference_mode():
+            for t in range(N_STEPS):
+                model(obs[t])[0].sample()
+            model.value(obs[-1])
+        dist, values = model(batch)
+        loss = -(dist.log_prob(actions) * advantages).mean() + 0.5 * (values - returns).pow(2).mean()
+        apply_update(loss, optimizers, 0.5)
+    return updates * N_STEPS * NUM_ENVS / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=200_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    from benchmarks.sb3_reference import sb3_throughput
+
+    rows = []
+    for _ in range(args.repeats):  # interleaved, so machine load hits both alike
+        rows.append((acexp_sps(args.steps), sb3_throughput(args.steps // 4)["sps"], ceiling_sps()))
+    ours, sb3, ceiling = (statistics.median(col) for col in zip(*rows, strict=True))
+    print(f"acexp A2C SPS        {ours:10,.0f}")
+    print(f"SB3 A2C SPS          {sb3:10,.0f}")
+    print(f"ceiling SPS          {ceiling:10,.0f}")
+    print(f"throughput ratio     {ours / sb3:10.2f} x SB3 (target >= 5)")
+    print(f"headroom             {ours / ceiling:10.0%} of ceiling (target >= 50%)")
+
+
+if __name__ == "__main__":
+    main()
