@@ -119,6 +119,10 @@ class RunLogger:
         for tag, value in numeric.items():
             self.writer.add_scalar(tag, value, 0)
 
+    def flush(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()

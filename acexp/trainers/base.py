@@ -159,6 +159,7 @@ class Trainer(ABC):
         if self.last_checkpoint_step == self.env_steps:
             return
         self.check_parameters()  # a checkpoint never stores NaNs
+        self.logger.flush()  # curves up to the checkpoint survive a kill -9
         save_checkpoint(
             self.state_dict(), self.checkpoint_dir, self.env_steps, self.cfg.checkpoint.keep
         )
