@@ -1,9 +1,9 @@
 """What every trainer shares: model and optimizers from the config, episode stats, logging."""
 
 import math
-from types import SimpleNamespace
 from abc import ABC, abstractmethod
 from pathlib import Path
+from types import SimpleNamespace
 
 import gymnasium as gym
 import torch
