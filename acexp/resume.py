@@ -42,8 +42,13 @@ def resume_argv(args: list[str]) -> list[str]:
             f"{resume[0]} takes no other arguments (got: {' '.join(others or resume[1:])}); "
             "a resumed run keeps its saved config"
         )
-    run_dir = run_dir_of(resume[0].removeprefix("resume="))
+    run_dir = _quoted(run_dir_of(resume[0].removeprefix("resume=")))
     return [f"resume={run_dir}", f"hydra.run.dir={run_dir}", "hydra.output_subdir=null"]
+
+
+def _quoted(path: Path) -> str:
+    """A Hydra override value: sweep job directories hold '=' and ',' (arch=shared,seed=1)."""
+    return "'" + str(path).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def load_run(resume: str) -> tuple[Path, DictConfig, dict]:

@@ -64,8 +64,8 @@ def test_resume_refuses_other_overrides_and_non_runs(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"takes no other arguments \(got: optim.lr=1\)"):
         resume_argv([f"resume={tmp_path}", "optim.lr=1"])
     assert resume_argv([f"resume={tmp_path}"]) == [
-        f"resume={tmp_path}",
-        f"hydra.run.dir={tmp_path}",
+        f"resume='{tmp_path}'",
+        f"hydra.run.dir='{tmp_path}'",
         "hydra.output_subdir=null",
     ]
 
