@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from acexp.checkpoint import list_checkpoints
 from acexp.run import run
 from acexp.trainers.base import Trainer
 from tests.conftest import ROOT, make_cfg
@@ -95,13 +96,16 @@ def test_sigterm_then_kill_9_then_resume_matches_the_uninterrupted_run(tmp_path:
     assert not list(cut.rglob("*.tmp"))
 
 
-def stop_at_first_checkpoint(monkeypatch: pytest.MonkeyPatch) -> None:
-    """As if SIGTERM arrived just after the first checkpoint (the real signal is tested above)."""
+def stop_at_first_checkpoint(monkeypatch: pytest.MonkeyPatch, count: int = 1) -> None:
+    """As if SIGTERM arrived just after checkpoint number `count` (the real signal is above)."""
     save = Trainer.save_checkpoint
+    saved: list[int] = []
 
     def save_then_stop(self: Trainer) -> None:
         save(self)
-        self.request_stop(signal.SIGTERM)
+        saved.append(self.env_steps)
+        if len(saved) >= count:
+            self.request_stop(signal.SIGTERM)
 
     monkeypatch.setattr(Trainer, "save_checkpoint", save_then_stop)
 
@@ -129,6 +133,22 @@ def test_resume_in_process_is_exact(
     with monkeypatch.context() as patch:
         stop_at_first_checkpoint(patch)
         assert run_in(tmp_path / "cut", *common)["status"] == "interrupted"
+    assert run(make_cfg(f"resume={tmp_path / 'cut'}"))["status"] == "completed"
+    assert learning_figures(tmp_path / "cut") == learning_figures(tmp_path / "whole")
+    assert curves(tmp_path / "cut") == curves(tmp_path / "whole")
+
+
+def test_a_corrupted_newest_checkpoint_resumes_from_the_one_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    common = ("total_steps=3000", "checkpoint.every_steps=1000", "checkpoint.keep=3")
+    common += ("stop_on_solve=false", "log.every_steps=200", "log.progress=false")
+    run_in(tmp_path / "whole", *common)
+    with monkeypatch.context() as patch:
+        stop_at_first_checkpoint(patch, count=2)
+        run_in(tmp_path / "cut", *common)
+    older, newest = list_checkpoints(tmp_path / "cut" / "checkpoints")
+    newest.write_bytes(newest.read_bytes()[:1000])  # as a full disk would leave it
     assert run(make_cfg(f"resume={tmp_path / 'cut'}"))["status"] == "completed"
     assert learning_figures(tmp_path / "cut") == learning_figures(tmp_path / "whole")
     assert curves(tmp_path / "cut") == curves(tmp_path / "whole")
