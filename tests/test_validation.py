@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from acexp.cli_checks import check_overrides
+from acexp.cli_checks import check_overrides, single_runs
 from acexp.errors import ConfigError
 from acexp.resume import resume_argv
 from tests.conftest import ROOT
@@ -42,6 +42,9 @@ BAD = [
     (["optim.lrr=3"], "optim.lrr=3: unknown key 'optim.lrr'"),
     (["algo=episodic", "algo.max_episodes=0"], "algo.max_episodes=0 is invalid"),
     (["device=tpu"], "device='tpu' is invalid; expected cpu, cuda, cuda:N or mps"),
+    (["-m", "arch=shared,foo", "seed=0,1"], "arch=foo: no such option"),
+    (["-m", "seed=0,1", "optim.lr=1e-3,-1"], "optim.lr=-1 is invalid"),
+    (["arch.hidden_sizes=["], "no viable alternative at input '['"),
 ]
 
 
@@ -54,6 +57,16 @@ def test_bad_override_is_one_line_naming_the_key(overrides: list[str], message: 
 
 def test_good_overrides_pass() -> None:
     check_overrides(["arch=unshared", "optim=separate", "optim.actor_lr=1e-3", "seed=3"])
+    check_overrides(["-m", "arch=shared,unshared", "optim.lr=3e-2,3e-4", "seed=0,1,2"])
+
+
+def test_a_sweep_is_checked_through_single_runs_covering_every_value() -> None:
+    assert single_runs(["a=1,2", "b=x,y,z", "c=3", "d=interval(0,1)"]) == [
+        ["a=1", "b=x", "c=3"],
+        ["a=2", "b=x", "c=3"],
+        ["a=1", "b=y", "c=3"],
+        ["a=1", "b=z", "c=3"],
+    ]
 
 
 def test_resume_refuses_other_overrides_and_non_runs(tmp_path: Path) -> None:
