@@ -115,12 +115,11 @@ class Trainer(ABC):
 
     def check_parameters(self) -> None:
         """Raise NonFiniteError naming the first parameter or buffer holding a NaN or Inf."""
-        tensors = list(self.model.state_dict().items())
-        finite = torch.stack([t.isfinite().all() for _, t in tensors if t.is_floating_point()])
-        if bool(finite.all()):
-            return
+        tensors = [(n, t) for n, t in self.model.state_dict().items() if t.is_floating_point()]
+        if not tensors or bool(torch.stack([t.isfinite().all() for _, t in tensors]).all()):
+            return  # one host sync when all is well
         for name, tensor in tensors:
-            if tensor.is_floating_point() and not bool(tensor.isfinite().all()):
+            if not bool(tensor.isfinite().all()):
                 bad = tensor[~tensor.isfinite()].flatten()[0].item()
                 raise NonFiniteError(f"parameter {name} holds {bad} at env step {self.env_steps}")
 
