@@ -9,6 +9,7 @@ import random
 import gymnasium as gym
 import numpy as np
 import torch
+from gymnasium.wrappers.utils import RunningMeanStd
 
 
 def rng_state() -> dict:
@@ -41,32 +42,53 @@ def _layers(env: gym.Env | gym.vector.VectorEnv) -> list:
     return layers
 
 
-def vector_env_state(envs: gym.vector.VectorEnv) -> list[dict] | None:
-    """The numeric arrays and generator of every layer of a numpy-native vector env.
+def exact_env_state(envs: gym.vector.VectorEnv) -> bool:
+    """Whether `vector_env_state` captures the envs' whole state.
 
-    A numpy-native vector env (e.g. CartPole's `vector_entry_point`) keeps its whole state
-    (physics, step counters, autoreset flags) in numpy arrays and one Generator, as do the
-    wrappers above it (RecordEpisodeStatistics). Sync and async vector envs hold sub-envs
-    whose state (Box2D worlds, MuJoCo data, other processes) cannot be captured: None.
+    A numpy-native vector env (e.g. CartPole's `vector_entry_point`) keeps its physics, step
+    counters and autoreset flags in numpy arrays and one Generator, as do the wrappers above
+    it. Sync and async vector envs hold sub-envs whose state (Box2D worlds, MuJoCo data, other
+    processes) gymnasium cannot snapshot.
     """
-    layers = _layers(envs)
-    if isinstance(layers[-1], gym.vector.SyncVectorEnv | gym.vector.AsyncVectorEnv):
-        return None
+    return not isinstance(_layers(envs)[-1], gym.vector.SyncVectorEnv | gym.vector.AsyncVectorEnv)
+
+
+def vector_env_state(envs: gym.vector.VectorEnv) -> list[dict]:
+    """Per wrapper layer: its numeric arrays, its Generator and its running statistics
+    (RunningMeanStd, e.g. NormalizeReward's `return_rms`)."""
     state = []
-    for layer in layers:
-        entry: dict = {"arrays": {}, "np_random": None}
+    for layer in _layers(envs):
+        entry: dict = {"arrays": {}, "np_random": None, "running": {}}
         for name, value in vars(layer).items():
             if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
                 entry["arrays"][name] = torch.from_numpy(value.copy())
             elif name == "_np_random" and isinstance(value, np.random.Generator):
                 entry["np_random"] = value.bit_generator.state
+            elif isinstance(value, RunningMeanStd):
+                entry["running"][name] = {
+                    "mean": torch.from_numpy(np.array(value.mean)),
+                    "var": torch.from_numpy(np.array(value.var)),
+                    "count": float(value.count),
+                }
         state.append(entry)
     return state
 
 
-def set_vector_env_state(envs: gym.vector.VectorEnv, state: list[dict]) -> None:
-    """Restore what `vector_env_state` saved into an env built from the same config."""
+def set_vector_env_state(
+    envs: gym.vector.VectorEnv, state: list[dict], statistics_only: bool = False
+) -> None:
+    """Restore what `vector_env_state` saved into envs built from the same config.
+
+    `statistics_only` restores the running statistics alone: for envs that were reset
+    because their episodes could not be saved (see `exact_env_state`).
+    """
     for layer, entry in zip(_layers(envs), state, strict=True):
+        for name, stats in entry["running"].items():
+            rms = getattr(layer, name)
+            rms.mean, rms.var = stats["mean"].numpy().copy(), stats["var"].numpy().copy()
+            rms.count = stats["count"]
+        if statistics_only:
+            continue
         for name, value in entry["arrays"].items():
             setattr(layer, name, value.numpy().copy())
         if entry["np_random"] is not None:

@@ -3,6 +3,7 @@
 import random
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -14,7 +15,15 @@ from acexp.checkpoint import (
     save_checkpoint,
     save_torch,
 )
-from acexp.state import rng_state, set_rng_state
+from acexp.envs import make_vector_env
+from acexp.state import (
+    exact_env_state,
+    rng_state,
+    set_rng_state,
+    set_vector_env_state,
+    vector_env_state,
+)
+from tests.conftest import make_cfg
 
 
 class Custom:
@@ -63,3 +72,40 @@ def test_random_states_round_trip_through_a_weights_only_checkpoint(tmp_path: Pa
     random.seed(9), np.random.seed(9), torch.manual_seed(9)
     set_rng_state(latest_checkpoint(tmp_path)[1]["rng"])
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+
+
+def _saved_and_loaded(obj: object, tmp_path: Path) -> object:
+    save_checkpoint({"x": obj}, tmp_path, 1, keep=1)
+    return latest_checkpoint(tmp_path)[1]["x"]
+
+
+def _normalised_envs(vectorization: str, seed: int) -> gym.vector.VectorEnv:
+    cfg = make_cfg(f"env.vectorization={vectorization}").env
+    return gym.wrappers.vector.NormalizeReward(make_vector_env(cfg, 4, seed))
+
+
+def test_a_numpy_native_vector_env_continues_exactly_after_a_restore(tmp_path: Path) -> None:
+    envs, actions = _normalised_envs("auto", seed=0), np.random.default_rng(0).integers(0, 2, 60)
+    assert exact_env_state(envs)
+    for a in actions[:30]:
+        envs.step(np.full(4, a))
+    state = _saved_and_loaded(vector_env_state(envs), tmp_path)
+    expected = [envs.step(np.full(4, a))[:2] for a in actions[30:]]
+    other = _normalised_envs("auto", seed=123)
+    set_vector_env_state(other, state)
+    for (obs, reward), a in zip(expected, actions[30:], strict=True):
+        got_obs, got_reward = other.step(np.full(4, a))[:2]
+        np.testing.assert_array_equal(got_obs, obs)
+        np.testing.assert_array_equal(got_reward, reward)
+
+
+def test_sync_vector_envs_are_not_exact_but_keep_their_running_statistics(tmp_path: Path) -> None:
+    envs = _normalised_envs("sync", seed=0)
+    assert not exact_env_state(envs)
+    for _ in range(25):
+        envs.step(np.ones(4, dtype=np.int64))
+    state = _saved_and_loaded(vector_env_state(envs), tmp_path)
+    other = _normalised_envs("sync", seed=1)
+    set_vector_env_state(other, state, statistics_only=True)
+    assert other.return_rms.count == envs.return_rms.count > 25
+    assert other.return_rms.var == envs.return_rms.var != 1.0
