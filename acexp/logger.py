@@ -44,6 +44,8 @@ class RunLogger:
     def writer(self) -> SummaryWriter:
         """Opened at the first write, so that a resumed run can set `purge_step` before."""
         if self._writer is None:
+            if self.purge_step is not None:
+                _wait_to_sort_last(self.out_dir)
             self._writer = SummaryWriter(log_dir=str(self.out_dir), purge_step=self.purge_step)
         return self._writer
 
@@ -132,3 +134,11 @@ class RunLogger:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and value == value  # drops None and NaN
+
+
+def _wait_to_sort_last(out_dir: Path) -> None:
+    """TensorBoard reads a directory's event files in name order, and a name starts with the
+    second it was created in: a resumed run's file must not share its predecessor's second."""
+    stamps = [int(p.name.split(".")[3]) for p in out_dir.glob("events.out.tfevents.*")]
+    while stamps and time.time() < max(stamps) + 1:
+        time.sleep(0.05)
