@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import acexp.components  # noqa: F401  (fills the registries)
 from acexp.checkpoint import latest_checkpoint, load_checkpoint, load_torch, save_json
-from acexp.envs import env_spec
+from acexp.envs import make_env
 from acexp.errors import ConfigError, MissingExtraError
 from acexp.models import ActorCritic
 from acexp.trainers.base import build_model
@@ -50,20 +50,23 @@ def run_config(run_dir: Path) -> DictConfig:
     return OmegaConf.load(path)
 
 
-def make_eval_env(cfg: DictConfig, video_dir: Path | None) -> gym.Env:
-    """One env of the run's id; with `video_dir`, every episode is recorded as an mp4."""
-    env_spec(cfg.env.id)
-    kwargs = OmegaConf.to_container(cfg.env.kwargs, resolve=True) if cfg.env.get("kwargs") else {}
+def make_eval_env(cfg: DictConfig, seed: int, video_dir: Path | None) -> gym.Env:
+    """One env built as the run's trainer builds it; with `video_dir`, every episode is
+    recorded as an mp4 (render_mode rgb_array)."""
     if video_dir is None:
-        return gym.make(cfg.env.id, **kwargs)
+        return make_env(cfg.env, seed)
     try:
         import moviepy  # noqa: F401  (RecordVideo writes mp4 files with it)
     except ImportError:
         raise MissingExtraError("--video", "video") from None
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # render off-screen, no display needed
-    env = gym.make(cfg.env.id, render_mode="rgb_array", **kwargs)
+    env_cfg = OmegaConf.merge(cfg.env, {"kwargs": {"render_mode": "rgb_array"}})
     return gym.wrappers.RecordVideo(
-        env, str(video_dir), episode_trigger=lambda _: True, name_prefix="eval", disable_logger=True
+        make_env(env_cfg, seed),
+        str(video_dir),
+        episode_trigger=lambda _: True,
+        name_prefix="eval",
+        disable_logger=True,
     )
 
 
@@ -100,7 +103,7 @@ def evaluate(
         raise ConfigError(f"--episodes={episodes} is invalid; expected an integer >= 1")
     cfg = run_config(run_dir)
     torch.manual_seed(seed)
-    env = make_eval_env(cfg, run_dir / "videos" if video else None)
+    env = make_eval_env(cfg, seed, run_dir / "videos" if video else None)
     try:
         model, source = load_policy(run_dir, checkpoint, env)
         returns = play(model, env, episodes, deterministic, seed)
