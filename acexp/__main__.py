@@ -1,5 +1,6 @@
 """`python -m acexp [overrides]`: a thin Hydra entry point around `acexp.run.run`."""
 
+import signal
 import sys
 
 import hydra
@@ -7,7 +8,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from acexp.cli_checks import check_overrides
 from acexp.errors import ConfigError, NonFiniteError
+from acexp.resume import resume_argv
 from acexp.run import run
 
 
@@ -21,8 +24,27 @@ def main(cfg: DictConfig) -> float | None:
             raise  # Hydra records the failed job and goes on with the others
         print(f"acexp: error: {exc}", file=sys.stderr)
         sys.exit(2 if isinstance(exc, ConfigError) else 1)
+    if metrics["status"] == "interrupted":
+        print(
+            f"acexp: interrupted at env step {metrics['env_steps']}; continue with: "
+            f"python -m acexp resume={HydraConfig.get().runtime.output_dir}",
+            file=sys.stderr,
+        )
+        # 128 + signal number, as a shell reports it; this stops a sweep too (each job resumes)
+        sys.exit(128 + signal.Signals[metrics.get("signal", "SIGINT")])
     return metrics.get(cfg.objective)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """Check the command line before Hydra makes a run directory, then hand it to Hydra."""
+    try:
+        sys.argv[1:] = resume_argv(sys.argv[1:])
+        check_overrides(sys.argv[1:])
+    except ConfigError as exc:
+        print(f"acexp: error: {exc}", file=sys.stderr)
+        sys.exit(2)
     main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -28,7 +28,9 @@ class RunLogger:
         console_every_seconds: float = 10.0,
         progress: str | bool = "auto",
     ) -> None:
-        self.writer = SummaryWriter(log_dir=str(out_dir))
+        self.out_dir = out_dir
+        self._writer: SummaryWriter | None = None
+        self.purge_step: int | None = None
         self.every_steps = every_steps
         self.console_every_seconds = console_every_seconds
         self.next_log_step = 0
@@ -37,6 +39,29 @@ class RunLogger:
         self.last_sps_step = 0
         show_bar = sys.stderr.isatty() if progress == "auto" else bool(progress)
         self.bar = tqdm(total=total_steps, unit="step", dynamic_ncols=True) if show_bar else None
+
+    @property
+    def writer(self) -> SummaryWriter:
+        """Opened at the first write, so that a resumed run can set `purge_step` before."""
+        if self._writer is None:
+            if self.purge_step is not None:
+                _wait_to_sort_last(self.out_dir)
+            self._writer = SummaryWriter(log_dir=str(self.out_dir), purge_step=self.purge_step)
+        return self._writer
+
+    def state_dict(self) -> dict:
+        return {"next_log_step": self.next_log_step}
+
+    def load_state_dict(self, state: dict, resume_step: int) -> None:
+        """Continue a run's curves after its checkpoint at `resume_step`.
+
+        TensorBoard discards the events at steps >= purge_step written before this one:
+        those the killed run wrote after its checkpoint. Events at `resume_step` itself were
+        written before the checkpoint and are kept.
+        """
+        self.next_log_step = state["next_log_step"]
+        self.last_sps_step = resume_step
+        self.purge_step = resume_step + 1
 
     def episode(self, episode_return: float, length: int, step: int) -> None:
         self.writer.add_scalar("charts/episodic_return", episode_return, step)
@@ -96,11 +121,24 @@ class RunLogger:
         for tag, value in numeric.items():
             self.writer.add_scalar(tag, value, 0)
 
+    def flush(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-        self.writer.close()
+        if self._writer is not None:
+            self._writer.close()
 
 
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and value == value  # drops None and NaN
+
+
+def _wait_to_sort_last(out_dir: Path) -> None:
+    """TensorBoard reads a directory's event files in name order, and a name starts with the
+    second it was created in: a resumed run's file must not share its predecessor's second."""
+    stamps = [int(p.name.split(".")[3]) for p in out_dir.glob("events.out.tfevents.*")]
+    while stamps and time.time() < max(stamps) + 1:
+        time.sleep(0.05)

@@ -23,10 +23,11 @@ class EpisodeStats:
         self.episodes_to_solve: int | None = None
         self.seconds_to_solve: float | None = None
         self.clock_start = time.perf_counter()
+        self.elapsed_before = 0.0  # seconds trained before a resume
 
     def start_clock(self) -> None:
         """Call at the first env step: solve times exclude set-up."""
-        self.clock_start = time.perf_counter()
+        self.clock_start = time.perf_counter() - self.elapsed_before
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.clock_start
@@ -50,6 +51,30 @@ class EpisodeStats:
             self.steps_to_solve = env_steps
             self.episodes_to_solve = self.episodes
             self.seconds_to_solve = self.elapsed()
+
+    def state_dict(self) -> dict:
+        """Plain values for a checkpoint; the clock is saved as seconds elapsed so far."""
+        return {
+            "recent": list(self.recent),
+            "episodes": self.episodes,
+            "running_return": self.running_return,
+            "steps_to_solve": self.steps_to_solve,
+            "episodes_to_solve": self.episodes_to_solve,
+            "seconds_to_solve": self.seconds_to_solve,
+            "elapsed": self.elapsed(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a checkpoint; the clock goes on from the saved elapsed time."""
+        self.recent.clear()
+        self.recent.extend(state["recent"])
+        self.episodes = state["episodes"]
+        self.running_return = state["running_return"]
+        self.steps_to_solve = state["steps_to_solve"]
+        self.episodes_to_solve = state["episodes_to_solve"]
+        self.seconds_to_solve = state["seconds_to_solve"]
+        self.elapsed_before = state["elapsed"]
+        self.start_clock()
 
     def summary(self) -> dict:
         return {

@@ -5,6 +5,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+import acexp.components  # noqa: F401  (the registries must be full before RULES lists them)
 from acexp.envs import env_spec
 from acexp.errors import ConfigError
 from acexp.models.layers import ACTIVATIONS
@@ -77,6 +78,9 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "algo.critic_loss": _one_of(["mse", "smooth_l1"]),
     "algo.loss_reduction": _one_of(["mean", "sum"]),
     "log.every_steps": (_positive_int, "an integer >= 1"),
+    "checkpoint.every_steps": (_positive_int, "an integer >= 1"),
+    "checkpoint.keep": (_positive_int, "an integer >= 1"),
+    "resume": (lambda v: v is None or isinstance(v, str), "null or a run directory"),
 }
 
 _MISSING = object()

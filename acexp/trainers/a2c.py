@@ -15,6 +15,7 @@ import torch
 from acexp.envs import make_vector_env
 from acexp.losses import actor_loss, critic_loss, gae, normalize, total_loss
 from acexp.registry import register_trainer
+from acexp.state import exact_env_state, set_vector_env_state, vector_env_state
 from acexp.trainers.base import Trainer
 
 
@@ -70,11 +71,12 @@ class A2CTrainer(Trainer):
 
     def learn(self) -> None:
         self._allocate()
-        next_obs, _ = self.envs.reset(seed=self.cfg.seed)
-        prev_done = np.zeros(self.algo.num_envs, dtype=bool)
+        if not self.resumed:
+            self.next_obs, _ = self.envs.reset(seed=self.cfg.seed)
+            self.prev_done = np.zeros(self.algo.num_envs, dtype=bool)
         self.stats.start_clock()
         while not self.finished():
-            next_obs, prev_done, next_value = self.collect(next_obs, prev_done)
+            self.next_obs, self.prev_done, next_value = self.collect(self.next_obs, self.prev_done)
             next_values = torch.cat((self.values[1:], next_value.unsqueeze(0)))
             advantages, returns = gae(
                 torch.from_numpy(self.rewards),
@@ -86,6 +88,32 @@ class A2CTrainer(Trainer):
                 self.algo.gae_lambda,
             )
             self.train(advantages, returns)
+
+    def state_dict(self) -> dict:
+        """Adds where the rollout stands and, for numpy-native vector envs, the envs' state."""
+        return {
+            **super().state_dict(),
+            "next_obs": torch.from_numpy(self.next_obs.copy()),
+            "prev_done": torch.from_numpy(self.prev_done.copy()),
+            "envs": vector_env_state(self.envs),
+            "envs_exact": exact_env_state(self.envs),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Exact for numpy-native vector envs; other envs restart their episodes (see docs)."""
+        super().load_state_dict(state)
+        if state["envs_exact"]:
+            set_vector_env_state(self.envs, state["envs"])
+            self.next_obs = state["next_obs"].numpy().copy()
+            self.prev_done = state["prev_done"].numpy().copy()
+        else:
+            # Sub-env state (Box2D, MuJoCo, processes) is not saved: new episodes, seeded
+            # from the run's seed and the checkpoint step so that a resume is repeatable;
+            # wrappers' running statistics (reward normalisation) carry over.
+            seed = int(np.random.SeedSequence([self.cfg.seed, self.env_steps]).generate_state(1)[0])
+            self.next_obs, _ = self.envs.reset(seed=seed)
+            self.prev_done = np.zeros(self.algo.num_envs, dtype=bool)
+            set_vector_env_state(self.envs, state["envs"], statistics_only=True)
 
     def train(self, advantages: torch.Tensor, returns: torch.Tensor) -> None:
         """One gradient step on the valid transitions of the rollout."""

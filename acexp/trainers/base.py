@@ -9,12 +9,14 @@ import gymnasium as gym
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from acexp.checkpoint import save_checkpoint
 from acexp.envs import reward_threshold
 from acexp.errors import NonFiniteError
 from acexp.logger import RunLogger
 from acexp.models import ActorCritic
 from acexp.optim import apply_update, build_optimizers, learning_rates
 from acexp.registry import MODELS
+from acexp.state import rng_state, set_rng_state
 from acexp.tracking import EpisodeStats
 
 
@@ -31,7 +33,10 @@ def build_model(
 class Trainer(ABC):
     """Template for a training loop: subclasses make their envs and implement `learn()`.
 
-    `learn()` runs until `total_steps` env steps, or until solved when `stop_on_solve`.
+    `learn()` runs until `total_steps` env steps, or until solved when `stop_on_solve`, or
+    until `stop_requested` is set (by a signal handler). Its loop calls `finished()` at the
+    top of every iteration, where the trainer's state is whole: that is where checkpoints are
+    written, so a trainer whose loop is `while not self.finished()` gets them for free.
     """
 
     def __init__(self, cfg: DictConfig, out_dir: Path) -> None:
@@ -55,6 +60,11 @@ class Trainer(ABC):
             console_every_seconds=cfg.log.console_every_seconds,
             progress=cfg.log.progress,
         )
+        self.checkpoint_dir = out_dir / "checkpoints"
+        self.next_checkpoint_step = cfg.checkpoint.every_steps
+        self.last_checkpoint_step: int | None = None
+        self.stop_requested: int | None = None  # the signal number that asked to stop
+        self.resumed = False
 
     @abstractmethod
     def make_envs(self) -> tuple[gym.Space, gym.Space]:
@@ -68,9 +78,18 @@ class Trainer(ABC):
         self.logger.close()
 
     def finished(self) -> bool:
+        """Write a checkpoint when one is due; then whether to stop (signal, budget, solved)."""
+        if self.env_steps >= self.next_checkpoint_step:
+            self.save_checkpoint()
+        if self.stop_requested is not None:
+            return True
         if self.env_steps >= self.total_steps:
             return True
         return self.stop_on_solve and self.stats.solved
+
+    def request_stop(self, signum: int) -> None:
+        """Stop at the next `finished()`, with a checkpoint; safe to call from a signal handler."""
+        self.stop_requested = signum
 
     def end_episode(self, episode_return: float, length: int) -> None:
         self.stats.record(episode_return, self.env_steps)
@@ -81,6 +100,7 @@ class Trainer(ABC):
         grad_norms = apply_update(loss, self.optimizers, self.max_grad_norm)
         if self.logger.due(self.env_steps):
             self.check_finite(losses)
+            self.check_parameters()
             lrs = learning_rates(self.optimizers)
             running = self.stats.running_return
             self.logger.update(self.env_steps, losses, grad_norms, lrs, running)
@@ -92,6 +112,57 @@ class Trainer(ABC):
                 raise NonFiniteError(
                     f"losses/{name} is {float(value)} at env step {self.env_steps}"
                 )
+
+    def check_parameters(self) -> None:
+        """Raise NonFiniteError naming the first parameter or buffer holding a NaN or Inf."""
+        tensors = [(n, t) for n, t in self.model.state_dict().items() if t.is_floating_point()]
+        if not tensors or bool(torch.stack([t.isfinite().all() for _, t in tensors]).all()):
+            return  # one host sync when all is well
+        for name, tensor in tensors:
+            if not bool(tensor.isfinite().all()):
+                bad = tensor[~tensor.isfinite()].flatten()[0].item()
+                raise NonFiniteError(f"parameter {name} holds {bad} at env step {self.env_steps}")
+
+    def state_dict(self) -> dict:
+        """Everything a resumed run needs, as tensors and plain containers only.
+
+        Subclasses add their own state (envs, rollout position) with `super().state_dict()`.
+        """
+        return {
+            "model": self.model.state_dict(),
+            "optimizers": {named.name: named.optimizer.state_dict() for named in self.optimizers},
+            "env_steps": self.env_steps,
+            "next_checkpoint_step": self.next_checkpoint_step,
+            "stats": self.stats.state_dict(),
+            "logger": self.logger.state_dict(),
+            "rng": rng_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a checkpoint written by `state_dict()` of a trainer of the same config."""
+        self.model.load_state_dict(state["model"])
+        for named in self.optimizers:
+            named.optimizer.load_state_dict(state["optimizers"][named.name])
+        self.env_steps = state["env_steps"]
+        self.next_checkpoint_step = state["next_checkpoint_step"]
+        self.last_checkpoint_step = self.env_steps
+        self.stats.load_state_dict(state["stats"])
+        self.logger.load_state_dict(state["logger"], resume_step=self.env_steps)
+        set_rng_state(state["rng"])
+        self.resumed = True
+
+    def save_checkpoint(self) -> None:
+        """Check the parameters, then write `checkpoints/step_<env steps>.pt` atomically."""
+        every = self.cfg.checkpoint.every_steps
+        self.next_checkpoint_step = (self.env_steps // every + 1) * every
+        if self.last_checkpoint_step == self.env_steps:
+            return
+        self.check_parameters()  # a checkpoint never stores NaNs
+        self.logger.flush()  # curves up to the checkpoint survive a kill -9
+        save_checkpoint(
+            self.state_dict(), self.checkpoint_dir, self.env_steps, self.cfg.checkpoint.keep
+        )
+        self.last_checkpoint_step = self.env_steps
 
     def sps(self) -> float:
         return self.env_steps / max(self.stats.elapsed(), 1e-9)

@@ -11,6 +11,7 @@ import torch
 from acexp.envs import make_env
 from acexp.losses import actor_loss, critic_loss, discounted_returns, normalize, total_loss
 from acexp.registry import register_trainer
+from acexp.state import generator_state, set_generator_state
 from acexp.trainers.base import Trainer
 
 
@@ -23,6 +24,14 @@ class EpisodicTrainer(Trainer):
     def close(self) -> None:
         self.env.close()
         super().close()
+
+    def state_dict(self) -> dict:
+        """Checkpoints fall between episodes: the env's generator is all its next reset uses."""
+        return {**super().state_dict(), "env_rng": generator_state(self.env)}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        set_generator_state(self.env, state["env_rng"])
 
     def learn(self) -> None:
         self.stats.start_clock()

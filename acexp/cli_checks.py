@@ -1,0 +1,80 @@
+"""Command-line mistakes as one readable line, before Hydra makes a run directory.
+
+Hydra reports an unknown group option or key over several lines; here the same overrides are
+composed with Hydra's compose API first and its error is turned into one line. The composed
+config is validated too, so a bad value never leaves a run directory behind, and a sweep with a
+typo in one of its values fails before its first job rather than in every job.
+"""
+
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ValueType
+from hydra.errors import HydraException, MissingConfigException
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+
+from acexp.errors import ConfigError
+from acexp.validate import validate
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def _one_line(exc: HydraException, overrides: list[str]) -> str:
+    """Hydra's message for the common mistakes, in one line that names the override."""
+    if isinstance(exc, MissingConfigException) and exc.options:
+        group = str(exc.missing_cfg_file).rsplit("/", 1)[0]
+        given = next((o for o in overrides if o.lstrip("+~").startswith(f"{group}=")), group)
+        return f"{given}: no such option; {group} is one of {', '.join(exc.options)}"
+    cause = exc.__cause__
+    if isinstance(cause, ConfigKeyError | ConfigAttributeError) and cause.full_key:
+        given = next((o for o in overrides if o.startswith(f"{cause.full_key}=")), cause.full_key)
+        return (
+            f"{given}: unknown key '{cause.full_key}' (check its spelling; "
+            f"`python -m acexp --cfg job` shows every key)"
+        )
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    keep = [line for line in lines if not line.startswith(("Config search path", "provider="))]
+    return "; ".join(keep)
+
+
+def single_runs(args: list[str]) -> list[list[str]]:
+    """Single-run command lines that, together, use every value of every sweep in `args`.
+
+    The first holds each sweep's first value; each other one changes one sweep's value. Interval
+    sweeps (Optuna) cannot be enumerated and are left to the sweeper.
+    """
+    parsed = OverridesParser.create().parse_overrides(args)
+    values: list[list[str]] = []
+    for override in parsed:
+        if not override.is_sweep_override():
+            values.append([override.input_line])
+        elif override.value_type != ValueType.INTERVAL_SWEEP:
+            key = override.get_key_element()
+            values.append([f"{key}={v}" for v in override.sweep_string_iterator()])
+    first = [options[0] for options in values]
+    runs = [first]
+    for i, options in enumerate(values):
+        runs += [first[:i] + [option] + first[i + 1 :] for option in options[1:]]
+    return runs
+
+
+def check_overrides(args: list[str]) -> None:
+    """Compose and validate the overrides (each value of a `-m` sweep); one-line ConfigError.
+
+    Command lines with other flags (--cfg, --help, -cn, ...) and resumes go to Hydra as they are.
+    """
+    args = [arg for arg in args if arg not in ("-m", "--multirun")]
+    if any(arg.startswith("-") for arg in args) or any(a.startswith("resume=") for a in args):
+        return
+    try:
+        runs = single_runs(args)
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            for overrides in runs:
+                try:
+                    cfg = compose(config_name="config", overrides=overrides)
+                except HydraException as exc:
+                    raise ConfigError(_one_line(exc, overrides)) from None
+                validate(cfg)
+    except HydraException as exc:  # the override grammar
+        raise ConfigError(_one_line(exc, args)) from None

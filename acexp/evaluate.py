@@ -1,0 +1,149 @@
+"""`python -m acexp.evaluate <run dir>`: play a trained policy and report its returns.
+
+The model is rebuilt from the run's saved config and the env's spaces, its weights loaded from
+`model.pt` (or `--checkpoint`; the latest checkpoint when the run has no `model.pt`). Results
+go to `<run dir>/eval.json`; `--video` records every episode into `<run dir>/videos/`.
+"""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+import acexp.components  # noqa: F401  (fills the registries)
+from acexp.checkpoint import latest_checkpoint, load_checkpoint, load_torch, save_json
+from acexp.envs import make_env
+from acexp.errors import ConfigError, MissingExtraError
+from acexp.models import ActorCritic
+from acexp.trainers.base import build_model
+
+
+def load_policy(
+    run_dir: Path, checkpoint: Path | None, env: gym.Env, device: str = "cpu"
+) -> tuple[ActorCritic, Path]:
+    """The run's model for `env`'s spaces with trained weights, and the file they came from."""
+    cfg = run_config(run_dir)
+    cfg.device = device
+    if checkpoint is not None:
+        source, weights = checkpoint, load_checkpoint(checkpoint)["model"]
+    elif (run_dir / "model.pt").is_file():
+        source, weights = run_dir / "model.pt", load_torch(run_dir / "model.pt")
+    else:
+        found = latest_checkpoint(run_dir / "checkpoints")
+        if found is None:
+            raise ConfigError(f"{run_dir} has neither model.pt nor a readable checkpoint")
+        source, weights = found[0], found[1]["model"]
+    model = build_model(cfg, env.observation_space, env.action_space)
+    model.load_state_dict(weights)
+    return model.eval(), source
+
+
+def run_config(run_dir: Path) -> DictConfig:
+    path = run_dir / ".hydra" / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} is not a run directory (no .hydra/config.yaml)")
+    return OmegaConf.load(path)
+
+
+def make_eval_env(cfg: DictConfig, seed: int, video_dir: Path | None) -> gym.Env:
+    """One env built as the run's trainer builds it; with `video_dir`, every episode is
+    recorded as an mp4 (render_mode rgb_array)."""
+    if video_dir is None:
+        return make_env(cfg.env, seed)
+    try:
+        import moviepy  # noqa: F401  (RecordVideo writes mp4 files with it)
+    except ImportError:
+        raise MissingExtraError("--video", "video") from None
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # render off-screen, no display needed
+    env_cfg = OmegaConf.merge(cfg.env, {"kwargs": {"render_mode": "rgb_array"}})
+    return gym.wrappers.RecordVideo(
+        make_env(env_cfg, seed),
+        str(video_dir),
+        episode_trigger=lambda _: True,
+        name_prefix="eval",
+        disable_logger=True,
+    )
+
+
+@torch.inference_mode()
+def play(
+    model: ActorCritic, env: gym.Env, episodes: int, deterministic: bool, seed: int
+) -> list[float]:
+    """Returns of `episodes` full episodes; deterministic takes the distribution's mode."""
+    device = next(model.parameters()).device
+    returns = []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed if episode == 0 else None)
+        total, done = 0.0, False
+        while not done:
+            dist, _ = model(torch.as_tensor(obs, device=device).unsqueeze(0))
+            action = dist.mode if deterministic else dist.sample()
+            obs, reward, terminated, truncated, _ = env.step(action.squeeze(0).cpu().numpy())
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    return returns
+
+
+def evaluate(
+    run_dir: Path,
+    episodes: int = 10,
+    deterministic: bool = False,
+    video: bool = False,
+    checkpoint: Path | None = None,
+    seed: int = 0,
+) -> dict:
+    """Play the run's policy; write and return `eval.json`'s content."""
+    if episodes < 1:
+        raise ConfigError(f"--episodes={episodes} is invalid; expected an integer >= 1")
+    cfg = run_config(run_dir)
+    torch.manual_seed(seed)
+    env = make_eval_env(cfg, seed, run_dir / "videos" if video else None)
+    try:
+        model, source = load_policy(run_dir, checkpoint, env)
+        returns = play(model, env, episodes, deterministic, seed)
+    finally:
+        env.close()
+    result = {
+        "episodes": episodes,
+        "mean_return": float(np.mean(returns)),
+        "std_return": float(np.std(returns)),
+        "returns": returns,
+        "deterministic": deterministic,
+        "seed": seed,
+        "weights": str(source),
+        "videos": sorted(str(p) for p in (run_dir / "videos").glob("*.mp4")) if video else [],
+    }
+    save_json(result, run_dir / "eval.json")
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m acexp.evaluate", description=__doc__)
+    parser.add_argument("run_dir", type=Path, help="a run's output directory")
+    parser.add_argument("--episodes", type=int, default=10, help="episodes to play")
+    parser.add_argument("--deterministic", action="store_true", help="act by the mode (argmax)")
+    parser.add_argument("--video", action="store_true", help="record mp4s into <run>/videos/")
+    parser.add_argument("--checkpoint", type=Path, help="a checkpoint instead of model.pt")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the env and the sampling")
+    args = parser.parse_args(argv)
+    try:
+        result = evaluate(
+            args.run_dir, args.episodes, args.deterministic, args.video, args.checkpoint, args.seed
+        )
+    except ConfigError as exc:
+        print(f"acexp.evaluate: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    print(
+        f"{result['episodes']} episodes: return {result['mean_return']:.2f} "
+        f"+- {result['std_return']:.2f} (std), weights {result['weights']}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""`python -m acexp resume=<run dir>`: continue a run from its latest checkpoint.
+
+The run continues in its own directory, with its own saved config (`.hydra/config.yaml`).
+Other overrides are refused, never mixed in: a resumed run is the run that was started.
+"""
+
+import json
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from acexp.checkpoint import latest_checkpoint
+from acexp.errors import ConfigError
+
+
+def run_dir_of(resume: str) -> Path:
+    """The run directory named by `resume=`, checked to be one that can be resumed."""
+    run_dir = Path(resume).expanduser().resolve()
+    if not (run_dir / ".hydra" / "config.yaml").is_file():
+        raise ConfigError(
+            f"resume='{resume}' is not a run directory; expected the output directory of an "
+            "earlier `python -m acexp` run (it holds .hydra/config.yaml and checkpoints/)"
+        )
+    metrics = run_dir / "metrics.json"
+    if metrics.is_file() and json.loads(metrics.read_text()).get("status") == "completed":
+        raise ConfigError(f"resume='{resume}': that run has completed; nothing to resume")
+    return run_dir
+
+
+def resume_argv(args: list[str]) -> list[str]:
+    """Hydra arguments that resume the run named by `resume=<dir>` in `args`, or `args` as is.
+
+    The run's directory becomes Hydra's output directory; Hydra writes no new `.hydra/`
+    there, so the run's own config and overrides stay as they were.
+    """
+    resume = [a for a in args if a.startswith("resume=")]
+    if not resume or resume[0] == "resume=null":
+        return args
+    others = [a for a in args if a not in resume]
+    if others or len(resume) > 1:
+        raise ConfigError(
+            f"{resume[0]} takes no other arguments (got: {' '.join(others or resume[1:])}); "
+            "a resumed run keeps its saved config"
+        )
+    run_dir = _quoted(run_dir_of(resume[0].removeprefix("resume=")))
+    return [f"resume={run_dir}", f"hydra.run.dir={run_dir}", "hydra.output_subdir=null"]
+
+
+def _quoted(path: Path) -> str:
+    """A Hydra override value: sweep job directories hold '=' and ',' (arch=shared,seed=1)."""
+    return "'" + str(path).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def load_run(resume: str) -> tuple[Path, DictConfig, dict]:
+    """The run's directory, its saved config and its newest readable checkpoint."""
+    run_dir = run_dir_of(resume)
+    found = latest_checkpoint(run_dir / "checkpoints")
+    if found is None:
+        raise ConfigError(
+            f"resume='{resume}': no readable checkpoint in {run_dir / 'checkpoints'}; the run "
+            "was stopped before its first checkpoint (checkpoint.every_steps) and must restart"
+        )
+    path, state = found
+    cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    cfg.resume = None
+    return run_dir, cfg, state | {"path": str(path)}

@@ -1,0 +1,100 @@
+"""`python -m acexp.evaluate`: a trained run's policy played again, with and without video."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from acexp.checkpoint import list_checkpoints
+from acexp.errors import MissingExtraError
+from acexp.evaluate import evaluate, play
+from acexp.models import ActorCritic
+from acexp.run import run
+from tests.conftest import ROOT, make_cfg
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("trained")
+    cfg = make_cfg("total_steps=1000", "checkpoint.every_steps=400", "log.progress=false")
+    (out / ".hydra").mkdir()
+    OmegaConf.save(cfg, out / ".hydra" / "config.yaml")
+    run(cfg, out)
+    return out
+
+
+def test_cli_prints_mean_and_std_and_writes_eval_json(run_dir: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "acexp.evaluate", str(run_dir), "--episodes", "2"],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads((run_dir / "eval.json").read_text())
+    returns = torch.tensor(report["returns"])
+    assert len(returns) == 2 and report["weights"] == str(run_dir / "model.pt")
+    assert report["mean_return"] == pytest.approx(returns.mean().item())
+    assert report["std_return"] == pytest.approx(returns.std(unbiased=False).item())
+    assert f"2 episodes: return {report['mean_return']:.2f} +- " in result.stdout
+
+
+def test_checkpoint_and_deterministic_play_repeat_exactly(run_dir: Path) -> None:
+    first = list_checkpoints(run_dir / "checkpoints")[0]
+    one = evaluate(run_dir, episodes=2, deterministic=True, checkpoint=first, seed=5)
+    two = evaluate(run_dir, episodes=2, deterministic=True, checkpoint=first, seed=5)
+    assert one["returns"] == two["returns"] and one["weights"] == str(first)
+
+
+class Fixed(ActorCritic):
+    """Logits that favour action 1; sampling would sometimes pick 0, the mode never does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, obs: torch.Tensor):  # type: ignore[override]
+        logits = torch.tensor([[0.0, 0.5]]).expand(obs.shape[0], 2)
+        return torch.distributions.Categorical(logits=logits), torch.zeros(obs.shape[0])
+
+
+class Counter:
+    """A one-step env that records actions."""
+
+    def __init__(self) -> None:
+        self.actions: list[int] = []
+
+    def reset(self, seed: int | None = None) -> tuple:
+        return [0.0], {}
+
+    def step(self, action) -> tuple:  # noqa: ANN001
+        self.actions.append(int(action))
+        return [0.0], float(action), True, False, {}
+
+
+def test_deterministic_takes_the_mode_and_stochastic_samples() -> None:
+    env = Counter()
+    assert play(Fixed(), env, 30, deterministic=True, seed=0) == [1.0] * 30
+    torch.manual_seed(0)
+    assert 0 < sum(play(Fixed(), env, 30, deterministic=False, seed=0)) < 30
+
+
+def test_video_records_one_mp4_per_episode(run_dir: Path) -> None:
+    report = evaluate(run_dir, episodes=1, video=True)
+    videos = list((run_dir / "videos").glob("*.mp4"))
+    assert len(videos) == 1 and videos[0].stat().st_size > 1000
+    assert report["videos"] == [str(videos[0])]
+
+
+def test_video_without_moviepy_names_the_extra(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "moviepy", None)  # makes `import moviepy` fail
+    with pytest.raises(MissingExtraError, match=r"pip install 'acexp\[video\]'"):
+        evaluate(run_dir, episodes=1, video=True)

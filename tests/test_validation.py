@@ -1,0 +1,118 @@
+"""Bad input fails before anything is built: one line naming the key and what is allowed."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from acexp.cli_checks import check_overrides, single_runs
+from acexp.errors import ConfigError
+from acexp.resume import resume_argv
+from tests.conftest import ROOT
+
+# (overrides, a fragment the one-line message must contain)
+BAD = [
+    (["optim.lr=0"], "optim.lr=0 is invalid; expected a number > 0"),
+    (["optim.lr=-3e-4"], "optim.lr=-0.0003 is invalid"),
+    (["optim.lr=abc"], "optim.lr='abc' is invalid; expected a number > 0"),
+    (["optim=separate", "optim.actor_lr=0"], "optim.actor_lr=0 is invalid"),
+    (["optim=separate", "optim.critic_lr=-1"], "optim.critic_lr=-1 is invalid"),
+    (["optim.max_grad_norm=-0.5"], "optim.max_grad_norm=-0.5 is invalid; expected null or"),
+    (["optim.name=adamw"], "optim.name='adamw' is invalid; expected one of adam, rmsprop, sgd"),
+    (["algo.gamma=1.5"], "algo.gamma=1.5 is invalid; expected a number in [0, 1]"),
+    (["algo.gamma=-0.1"], "algo.gamma=-0.1 is invalid"),
+    (["algo.gae_lambda=2"], "algo.gae_lambda=2 is invalid; expected a number in [0, 1]"),
+    (["algo.num_envs=0"], "algo.num_envs=0 is invalid; expected an integer >= 1"),
+    (["algo.num_envs=2.5"], "algo.num_envs=2.5 is invalid"),
+    (["algo.n_steps=0"], "algo.n_steps=0 is invalid; expected an integer >= 1"),
+    (["arch.hidden_sizes=[]"], "arch.hidden_sizes=[] is invalid; expected a non-empty list"),
+    (["arch.hidden_sizes=[64,0]"], "arch.hidden_sizes=[64, 0] is invalid"),
+    (["arch.hidden_sizes=[-8]"], "arch.hidden_sizes=[-8] is invalid"),
+    (["arch.activation=gelu"], "arch.activation='gelu' is invalid; expected one of"),
+    (["total_steps=0"], "total_steps=0 is invalid; expected an integer >= 1"),
+    (["seed=-1"], "seed=-1 is invalid"),
+    (["checkpoint.every_steps=0"], "checkpoint.every_steps=0 is invalid"),
+    (["checkpoint.keep=0"], "checkpoint.keep=0 is invalid"),
+    (["env.id=CartPol-v1"], "did you mean CartPole-v1"),
+    (["arch=sharde"], "arch=sharde: no such option; arch is one of shared, unshared"),
+    (["optim=jiont"], "optim=jiont: no such option; optim is one of joint, separate"),
+    (["lrr=3"], "lrr=3: unknown key 'lrr'"),
+    (["optim.lrr=3"], "optim.lrr=3: unknown key 'optim.lrr'"),
+    (["algo=episodic", "algo.max_episodes=0"], "algo.max_episodes=0 is invalid"),
+    (["device=tpu"], "device='tpu' is invalid; expected cpu, cuda, cuda:N or mps"),
+    (["-m", "arch=shared,foo", "seed=0,1"], "arch=foo: no such option"),
+    (["-m", "seed=0,1", "optim.lr=1e-3,-1"], "optim.lr=-1 is invalid"),
+    (["arch.hidden_sizes=["], "no viable alternative at input '['"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "message"), BAD, ids=[" ".join(o) for o, _ in BAD])
+def test_bad_override_is_one_line_naming_the_key(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        check_overrides(overrides)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_good_overrides_pass() -> None:
+    check_overrides(["arch=unshared", "optim=separate", "optim.actor_lr=1e-3", "seed=3"])
+    check_overrides(["-m", "arch=shared,unshared", "optim.lr=3e-2,3e-4", "seed=0,1,2"])
+
+
+def test_a_sweep_is_checked_through_single_runs_covering_every_value() -> None:
+    assert single_runs(["a=1,2", "b=x,y,z", "c=3", "d=interval(0,1)"]) == [
+        ["a=1", "b=x", "c=3"],
+        ["a=2", "b=x", "c=3"],
+        ["a=1", "b=y", "c=3"],
+        ["a=1", "b=z", "c=3"],
+    ]
+
+
+def test_resume_refuses_other_overrides_and_non_runs(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is not a run directory"):
+        resume_argv([f"resume={tmp_path}"])
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text("seed: 0\n")
+    with pytest.raises(ConfigError, match=r"takes no other arguments \(got: optim.lr=1\)"):
+        resume_argv([f"resume={tmp_path}", "optim.lr=1"])
+    assert resume_argv([f"resume={tmp_path}"]) == [
+        f"resume='{tmp_path}'",
+        f"hydra.run.dir='{tmp_path}'",
+        "hydra.output_subdir=null",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["arch=foo"], "acexp: error: arch=foo: no such option; arch is one of shared, unshared"),
+        (["lrr=3"], "acexp: error: lrr=3: unknown key 'lrr'"),
+        (["resume=RUN", "total_steps=5"], "acexp: error: resume="),
+        (["resume=."], "is not a run directory"),
+    ],
+    ids=["group", "key", "resume-override", "resume-not-a-run"],
+)
+def test_the_real_cli_fails_in_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    args = [a.replace("RUN", str(tmp_path)) for a in args]
+    result = subprocess.run(
+        [sys.executable, "-m", "acexp", *args],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "outputs").exists()  # failed before Hydra made a run directory
+
+
+def test_no_metrics_json_when_a_run_fails_validation(tmp_path: Path) -> None:
+    from acexp.run import run
+    from tests.conftest import make_cfg
+
+    with pytest.raises(ConfigError):
+        run(make_cfg("algo.n_steps=0"), tmp_path)
+    assert not (tmp_path / "metrics.json").exists()
