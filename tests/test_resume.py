@@ -21,9 +21,9 @@ from tests.test_cli import scalars
 # Wall-clock figures differ from run to run; everything else must not.
 WALL_CLOCK = {"wall_seconds", "sps", "seconds_to_solve", "signal"}
 WALL_TAGS = {"perf/sps", "hparams/wall_seconds", "hparams/sps", "hparams/seconds_to_solve"}
-RUN = (
-    "total_steps=8000",
-    "checkpoint.every_steps=2000",
+RUN = (  # long enough that the kill -9 below lands mid-run even on a fast machine
+    "total_steps=30000",
+    "checkpoint.every_steps=3000",
     "checkpoint.keep=2",
     "stop_on_solve=false",
     "log.every_steps=500",
@@ -77,7 +77,8 @@ def test_sigterm_then_kill_9_then_resume_matches_the_uninterrupted_run(tmp_path:
     # Resume, then kill -9 a little after the next checkpoint: events past it are orphans.
     proc = start(f"resume={cut}", cwd=tmp_path)
     wait_for_checkpoint(proc, cut, after=stopped_at)
-    time.sleep(0.2)
+    time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
     proc.kill()
     proc.wait(timeout=60)
     assert json.loads((cut / "metrics.json").read_text())["status"] == "interrupted"
