@@ -5,9 +5,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from acexp.envs import env_spec
+from acexp.envs import check_env
 from acexp.errors import ConfigError
 from acexp.models.layers import ACTIVATIONS
+from acexp.normalization import OBS_NORMS
 from acexp.optim import OPTIMIZERS
 from acexp.registry import MODELS, TRAINERS
 
@@ -77,6 +78,19 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "algo.critic_loss": _one_of(["mse", "smooth_l1"]),
     "algo.loss_reduction": _one_of(["mean", "sum"]),
     "log.every_steps": (_positive_int, "an integer >= 1"),
+    # ppo
+    "algo.n_epochs": (_positive_int, "an integer >= 1"),
+    "algo.num_minibatches": (_positive_int, "an integer >= 1"),
+    "algo.clip_range": (_positive, "a number > 0"),
+    "algo.clip_range_vf": (lambda v: v is None or _positive(v), "null or a number > 0"),
+    "algo.anneal_lr": (lambda v: isinstance(v, bool), "true or false"),
+    "algo.target_kl": (lambda v: v is None or _positive(v), "null or a number > 0"),
+    # env wrappers and normalisation
+    "env.obs_norm": _one_of(OBS_NORMS),
+    "env.atari": (lambda v: isinstance(v, bool), "true or false"),
+    "env.frame_stack": (lambda v: _integer(v) and v >= 0, "an integer >= 0 (0: no stacking)"),
+    "env.normalize_reward": (lambda v: isinstance(v, bool), "true or false"),
+    "env.clip_reward": (lambda v: v is None or _positive(v), "null or a number > 0"),
 }
 
 _MISSING = object()
@@ -95,4 +109,4 @@ def validate(cfg: DictConfig) -> None:
             value = OmegaConf.to_container(value, resolve=True)
         if not check(value):
             raise ConfigError(f"{key}={value!r} is invalid; expected {allowed}")
-    env_spec(cfg.env.id)
+    check_env(cfg.env)
