@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterator
 from functools import partial
 
 import gymnasium as gym
+import numpy as np
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from acexp.errors import ConfigError, MissingExtraError
@@ -96,7 +98,8 @@ def make_vector_env(cfg: DictConfig, num_envs: int, seed: int) -> gym.vector.Vec
     if isinstance(envs.single_action_space, gym.spaces.Box):
         envs = gym.wrappers.vector.ClipAction(envs)
     if cfg.get("normalize_reward"):
-        envs = gym.wrappers.vector.NormalizeReward(envs, gamma=float(cfg.get("reward_gamma", 0.99)))
+        gamma = float(cfg.get("reward_gamma", 0.99))
+        envs = gym.wrappers.vector.NormalizeReward(envs, gamma=gamma)
     if cfg.get("clip_reward"):
         bound = float(cfg.clip_reward)
         envs = gym.wrappers.vector.ClipReward(envs, -bound, bound)
@@ -125,3 +128,9 @@ def reward_threshold(cfg: DictConfig) -> float | None:
     if cfg.get("reward_threshold") is not None:
         return float(cfg.reward_threshold)
     return env_spec(cfg.id).reward_threshold
+
+
+def to_env_action(action: torch.Tensor) -> np.ndarray | int:
+    """One env's action as the env expects it: a Python int for Discrete, else a numpy array."""
+    array = action.cpu().numpy()
+    return array.item() if array.ndim == 0 else array

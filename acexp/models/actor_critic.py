@@ -47,11 +47,12 @@ class SharedActorCritic(ActorCritic):
         activation: str,
         init: str = "orthogonal",
         obs_norm: str = "none",
+        log_std_init: float = 0.0,
     ) -> None:
         super().__init__()
         self.obs_norm = make_normalizer(observation_space, obs_norm)
         self.trunk, width = tower(observation_space, hidden_sizes, activation)
-        self.actor_head = make_policy_head(action_space, width)
+        self.actor_head = make_policy_head(action_space, width, log_std_init)
         self.critic_head = nn.Linear(width, 1)
         if init == "orthogonal":
             orthogonal_init(self, self.actor_head, self.critic_head)
@@ -81,11 +82,12 @@ class UnsharedActorCritic(ActorCritic):
         activation: str,
         init: str = "orthogonal",
         obs_norm: str = "none",
+        log_std_init: float = 0.0,
     ) -> None:
         super().__init__()
         self.obs_norm = make_normalizer(observation_space, obs_norm)
         self.actor, width = tower(observation_space, hidden_sizes, activation)
-        self.actor_head = make_policy_head(action_space, width)
+        self.actor_head = make_policy_head(action_space, width, log_std_init)
         self.critic, width = tower(observation_space, hidden_sizes, activation)
         self.critic_head = nn.Linear(width, 1)
         if init == "orthogonal":

@@ -77,12 +77,12 @@ class CategoricalHead(nn.Module):
         return Categorical(logits=self.logits(features))
 
 
-def make_policy_head(space: gym.Space, in_dim: int) -> nn.Module:
+def make_policy_head(space: gym.Space, in_dim: int, log_std_init: float = 0.0) -> nn.Module:
     """The actor's output layer for an action space; it returns a torch Distribution."""
     if isinstance(space, gym.spaces.Discrete):
         return CategoricalHead(in_dim, int(space.n))
     if isinstance(space, gym.spaces.Box):
-        return GaussianHead(in_dim, space)
+        return GaussianHead(in_dim, space, log_std_init)
     raise ConfigError(f"unsupported action space {space}; supported: {SUPPORTED_ACTIONS}")
 
 

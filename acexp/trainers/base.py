@@ -30,6 +30,7 @@ def build_model(
         cfg.arch.activation,
         cfg.arch.init,
         obs_norm=cfg.env.get("obs_norm", "none"),
+        log_std_init=float(cfg.arch.get("log_std_init", 0.0)),
     )
     return model.to(cfg.device)
 

@@ -8,7 +8,7 @@ value, by default) and added. An episode ends on termination or on the env's tim
 import gymnasium as gym
 import torch
 
-from acexp.envs import make_env
+from acexp.envs import make_env, to_env_action
 from acexp.losses import actor_loss, critic_loss, discounted_returns, normalize, total_loss
 from acexp.registry import register_trainer
 from acexp.trainers.base import Trainer
@@ -38,7 +38,7 @@ class EpisodicTrainer(Trainer):
             log_probs.append(dist.log_prob(action))
             entropies.append(dist.entropy())
             values.append(value)
-            obs, reward, terminated, truncated, _ = self.env.step(action.squeeze(0).cpu().numpy())
+            obs, reward, terminated, truncated, _ = self.env.step(to_env_action(action.squeeze(0)))
             rewards.append(float(reward))
             self.env_steps += 1
             if terminated or truncated:
