@@ -244,3 +244,38 @@ def test_missing_extra_names_the_pip_extra(env: str, module: str, extra: str, mo
     cfg = make_cfg(f"env={env}").env
     with pytest.raises(MissingExtraError, match=rf"pip install 'acexp\[{extra}\]'"):
         make_vector_env(cfg, 1, seed=0)
+
+
+def test_cli_unsupported_space_is_one_line(tmp_path) -> None:
+    from tests.test_cli import acexp
+
+    result = acexp("env.id=Blackjack-v1", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("acexp: error: unsupported observation space Tuple(")
+    assert "supported: Discrete" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cli_missing_mujoco_names_the_extra(tmp_path) -> None:
+    import os
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    code = (  # mujoco made unimportable before anything loads it, then `python -m acexp`
+        "import runpy, sys; sys.modules['mujoco'] = None; "
+        f"sys.argv = ['acexp', 'env=halfcheetah', 'hydra.run.dir={tmp_path / 'run'}']; "
+        "runpy.run_module('acexp', run_name='__main__', alter_sys=True)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "acexp: error: env.id=HalfCheetah-v5 needs an optional dependency: "
+        "pip install 'acexp[mujoco]'"
+    )
