@@ -6,6 +6,8 @@ Rollout collection, NEXT_STEP autoreset masking and GAE are A2C's (`A2CTrainer.l
 clipped value loss, linear learning-rate annealing and early stopping on approximate KL.
 """
 
+from pathlib import Path
+
 import torch
 from omegaconf import DictConfig
 
@@ -18,7 +20,7 @@ from acexp.trainers.a2c import A2CTrainer
 
 @register_trainer("ppo")
 class PPOTrainer(A2CTrainer):
-    def __init__(self, cfg: DictConfig, out_dir) -> None:
+    def __init__(self, cfg: DictConfig, out_dir: Path) -> None:
         super().__init__(cfg, out_dir)
         self.initial_lrs = [
             [group["lr"] for group in named.optimizer.param_groups] for named in self.optimizers
@@ -48,7 +50,7 @@ class PPOTrainer(A2CTrainer):
 
         for _ in range(algo.n_epochs):
             order = torch.randperm(obs.shape[0], device=self.device)
-            for idx in order.tensor_split(algo.num_minibatches):
+            for idx in order.tensor_split(min(algo.num_minibatches, obs.shape[0])):
                 dist, values = self.model(obs[idx])
                 adv = normalize(advantages[idx]) if algo.normalize_advantage else advantages[idx]
                 actor, approx_kl, clipfrac = clipped_surrogate_loss(
