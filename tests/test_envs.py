@@ -279,3 +279,11 @@ def test_cli_missing_mujoco_names_the_extra(tmp_path) -> None:
         "acexp: error: env.id=HalfCheetah-v5 needs an optional dependency: "
         "pip install 'acexp[mujoco]'"
     )
+
+
+def test_episodic_trainer_updates_running_statistics(tmp_path) -> None:
+    cfg = make_cfg("algo=episodic", "env.obs_norm=running", "total_steps=50", *QUIET)
+    metrics = run(cfg, out_dir=tmp_path)
+    assert load_torch(tmp_path / "model.pt")["obs_norm.count"].item() == pytest.approx(
+        metrics["env_steps"], abs=1e-6
+    )

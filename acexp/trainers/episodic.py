@@ -33,7 +33,9 @@ class EpisodicTrainer(Trainer):
         obs, _ = self.env.reset()
         log_probs, values, entropies, rewards = [], [], [], []
         for _ in range(self.algo.max_episode_steps):
-            dist, value = self.model(torch.as_tensor(obs, device=self.device).unsqueeze(0))
+            batch = torch.as_tensor(obs, device=self.device).unsqueeze(0)
+            self.model.observe(batch)  # running observation statistics, when env.obs_norm=running
+            dist, value = self.model(batch)
             action = dist.sample()
             log_probs.append(dist.log_prob(action))
             entropies.append(dist.entropy())
