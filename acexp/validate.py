@@ -6,9 +6,10 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 import acexp.components  # noqa: F401  (the registries must be full before RULES lists them)
-from acexp.envs import env_spec
+from acexp.envs import check_env
 from acexp.errors import ConfigError
 from acexp.models.layers import ACTIVATIONS
+from acexp.normalization import OBS_NORMS
 from acexp.optim import OPTIMIZERS
 from acexp.registry import MODELS, TRAINERS
 
@@ -81,6 +82,19 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "checkpoint.every_steps": (_positive_int, "an integer >= 1"),
     "checkpoint.keep": (_positive_int, "an integer >= 1"),
     "resume": (lambda v: v is None or isinstance(v, str), "null or a run directory"),
+    # ppo
+    "algo.n_epochs": (_positive_int, "an integer >= 1"),
+    "algo.num_minibatches": (_positive_int, "an integer >= 1"),
+    "algo.clip_range": (_positive, "a number > 0"),
+    "algo.clip_range_vf": (lambda v: v is None or _positive(v), "null or a number > 0"),
+    "algo.anneal_lr": (lambda v: isinstance(v, bool), "true or false"),
+    "algo.target_kl": (lambda v: v is None or _positive(v), "null or a number > 0"),
+    # env wrappers and normalisation
+    "env.obs_norm": _one_of(OBS_NORMS),
+    "env.atari": (lambda v: isinstance(v, bool), "true or false"),
+    "env.frame_stack": (lambda v: _integer(v) and v >= 0, "an integer >= 0 (0: no stacking)"),
+    "env.normalize_reward": (lambda v: isinstance(v, bool), "true or false"),
+    "env.clip_reward": (lambda v: v is None or _positive(v), "null or a number > 0"),
 }
 
 _MISSING = object()
@@ -99,4 +113,4 @@ def validate(cfg: DictConfig) -> None:
             value = OmegaConf.to_container(value, resolve=True)
         if not check(value):
             raise ConfigError(f"{key}={value!r} is invalid; expected {allowed}")
-    env_spec(cfg.env.id)
+    check_env(cfg.env)

@@ -6,6 +6,7 @@ from torch import nn
 from torch.distributions import Distribution
 
 from acexp.models.layers import make_policy_head, orthogonal_init, tower
+from acexp.normalization import RunningNormalizer, make_normalizer
 from acexp.registry import register_model
 
 
@@ -21,6 +22,11 @@ class ActorCritic(nn.Module):
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         return self(obs)[1]
+
+    def observe(self, obs: torch.Tensor) -> None:
+        """Update running observation statistics (env.obs_norm=running) with a collected batch."""
+        if isinstance(self.obs_norm, RunningNormalizer):
+            self.obs_norm.update(obs)
 
     def actor_parameters(self) -> list[nn.Parameter]:
         raise NotImplementedError
@@ -40,16 +46,19 @@ class SharedActorCritic(ActorCritic):
         hidden_sizes: list[int],
         activation: str,
         init: str = "orthogonal",
+        obs_norm: str = "none",
+        log_std_init: float = 0.0,
     ) -> None:
         super().__init__()
+        self.obs_norm = make_normalizer(observation_space, obs_norm)
         self.trunk, width = tower(observation_space, hidden_sizes, activation)
-        self.actor_head = make_policy_head(action_space, width)
+        self.actor_head = make_policy_head(action_space, width, log_std_init)
         self.critic_head = nn.Linear(width, 1)
         if init == "orthogonal":
             orthogonal_init(self, self.actor_head, self.critic_head)
 
     def forward(self, obs: torch.Tensor) -> tuple[Distribution, torch.Tensor]:
-        features = self.trunk(obs)
+        features = self.trunk(self.obs_norm(obs))
         return self.actor_head(features), self.critic_head(features).squeeze(-1)
 
     def actor_parameters(self) -> list[nn.Parameter]:
@@ -72,21 +81,25 @@ class UnsharedActorCritic(ActorCritic):
         hidden_sizes: list[int],
         activation: str,
         init: str = "orthogonal",
+        obs_norm: str = "none",
+        log_std_init: float = 0.0,
     ) -> None:
         super().__init__()
+        self.obs_norm = make_normalizer(observation_space, obs_norm)
         self.actor, width = tower(observation_space, hidden_sizes, activation)
-        self.actor_head = make_policy_head(action_space, width)
+        self.actor_head = make_policy_head(action_space, width, log_std_init)
         self.critic, width = tower(observation_space, hidden_sizes, activation)
         self.critic_head = nn.Linear(width, 1)
         if init == "orthogonal":
             orthogonal_init(self, self.actor_head, self.critic_head)
 
     def forward(self, obs: torch.Tensor) -> tuple[Distribution, torch.Tensor]:
+        obs = self.obs_norm(obs)
         dist = self.actor_head(self.actor(obs))
         return dist, self.critic_head(self.critic(obs)).squeeze(-1)
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.critic_head(self.critic(obs)).squeeze(-1)
+        return self.critic_head(self.critic(self.obs_norm(obs))).squeeze(-1)
 
     def actor_parameters(self) -> list[nn.Parameter]:
         return [*self.actor.parameters(), *self.actor_head.parameters()]

@@ -1,11 +1,15 @@
 """Building blocks chosen from the observation and action spaces (SPEC B)."""
 
 import gymnasium as gym
+import numpy as np
 import torch
 from torch import nn
 from torch.distributions import Categorical, Distribution
 
 from acexp.errors import ConfigError
+from acexp.models.cnn import NatureCNN
+from acexp.models.gaussian import GaussianHead
+from acexp.normalization import is_image
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU}
 
@@ -46,13 +50,20 @@ class FlattenFloat(nn.Module):
         return obs.reshape(obs.shape[0], -1).float()
 
 
+SUPPORTED_OBSERVATIONS = "Discrete, Box (vectors, flattened) or uint8 image Box (H,W[,C] or C,H,W)"
+SUPPORTED_ACTIONS = "Discrete (categorical) or Box (Gaussian)"
+
+
 def make_encoder(space: gym.Space) -> tuple[nn.Module, int]:
     """The input layer for an observation space and its output width."""
     if isinstance(space, gym.spaces.Discrete):
         return OneHot(int(space.n)), int(space.n)
-    if isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
-        return FlattenFloat(), int(space.shape[0])
-    raise ConfigError(f"unsupported observation space {space}; supported: Discrete, 1-D Box")
+    if is_image(space):
+        cnn = NatureCNN(space)
+        return cnn, cnn.out_dim
+    if isinstance(space, gym.spaces.Box):
+        return FlattenFloat(), int(np.prod(space.shape))
+    raise ConfigError(f"unsupported observation space {space}; supported: {SUPPORTED_OBSERVATIONS}")
 
 
 class CategoricalHead(nn.Module):
@@ -66,11 +77,13 @@ class CategoricalHead(nn.Module):
         return Categorical(logits=self.logits(features))
 
 
-def make_policy_head(space: gym.Space, in_dim: int) -> nn.Module:
+def make_policy_head(space: gym.Space, in_dim: int, log_std_init: float = 0.0) -> nn.Module:
     """The actor's output layer for an action space; it returns a torch Distribution."""
     if isinstance(space, gym.spaces.Discrete):
         return CategoricalHead(in_dim, int(space.n))
-    raise ConfigError(f"unsupported action space {space}; supported: Discrete")
+    if isinstance(space, gym.spaces.Box):
+        return GaussianHead(in_dim, space, log_std_init)
+    raise ConfigError(f"unsupported action space {space}; supported: {SUPPORTED_ACTIONS}")
 
 
 def tower(space: gym.Space, hidden_sizes: list[int], act: str) -> tuple[nn.Sequential, int]:

@@ -14,6 +14,7 @@ import torch
 
 from acexp.envs import make_vector_env
 from acexp.losses import actor_loss, critic_loss, gae, normalize, total_loss
+from acexp.ppo_losses import explained_variance
 from acexp.registry import register_trainer
 from acexp.state import exact_env_state, set_vector_env_state, vector_env_state
 from acexp.trainers.base import Trainer
@@ -51,6 +52,7 @@ class A2CTrainer(Trainer):
         """Fill the rollout storage; return the next observation, done flags and V(next)."""
         for t in range(self.algo.n_steps):
             obs = torch.from_numpy(next_obs)
+            self.model.observe(obs)  # running observation statistics, when env.obs_norm=running
             dist, value = self.model(obs.to(self.device))
             action = dist.sample().cpu()
             self.obs[t] = obs
@@ -129,6 +131,7 @@ class A2CTrainer(Trainer):
             "actor": actor_loss(dist.log_prob(actions), advantages),
             "critic": critic_loss(values, returns, self.algo.critic_loss),
             "entropy": dist.entropy().mean(),
+            "explained_variance": explained_variance(values.detach(), returns),
         }
         loss = total_loss(
             losses["actor"],

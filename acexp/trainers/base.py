@@ -26,7 +26,15 @@ def build_model(
     """The `arch` model for these spaces (spaces are runtime values, never written to cfg)."""
     model_cls = MODELS.get(cfg.arch.name)
     hidden = list(OmegaConf.to_container(cfg.arch.hidden_sizes, resolve=True))
-    model = model_cls(observation_space, action_space, hidden, cfg.arch.activation, cfg.arch.init)
+    model = model_cls(
+        observation_space,
+        action_space,
+        hidden,
+        cfg.arch.activation,
+        cfg.arch.init,
+        obs_norm=cfg.env.get("obs_norm", "none"),
+        log_std_init=float(cfg.arch.get("log_std_init", 0.0)),
+    )
     return model.to(cfg.device)
 
 
@@ -98,6 +106,12 @@ class Trainer(ABC):
     def update(self, losses: dict[str, torch.Tensor], loss: torch.Tensor) -> None:
         """One gradient step on `loss`; scalars are written only when the logger is due."""
         grad_norms = apply_update(loss, self.optimizers, self.max_grad_norm)
+        self.log_update(losses, grad_norms)
+
+    def log_update(
+        self, losses: dict[str, torch.Tensor], grad_norms: dict[str, torch.Tensor]
+    ) -> None:
+        """Write update scalars when the logger is due (for trainers that step several times)."""
         if self.logger.due(self.env_steps):
             self.check_finite(losses)
             self.check_parameters()

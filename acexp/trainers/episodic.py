@@ -8,7 +8,7 @@ value, by default) and added. An episode ends on termination or on the env's tim
 import gymnasium as gym
 import torch
 
-from acexp.envs import make_env
+from acexp.envs import make_env, to_env_action
 from acexp.losses import actor_loss, critic_loss, discounted_returns, normalize, total_loss
 from acexp.registry import register_trainer
 from acexp.state import generator_state, set_generator_state
@@ -42,12 +42,14 @@ class EpisodicTrainer(Trainer):
         obs, _ = self.env.reset()
         log_probs, values, entropies, rewards = [], [], [], []
         for _ in range(self.algo.max_episode_steps):
-            dist, value = self.model(torch.as_tensor(obs, device=self.device).unsqueeze(0))
+            batch = torch.as_tensor(obs, device=self.device).unsqueeze(0)
+            self.model.observe(batch)  # running observation statistics, when env.obs_norm=running
+            dist, value = self.model(batch)
             action = dist.sample()
             log_probs.append(dist.log_prob(action))
             entropies.append(dist.entropy())
             values.append(value)
-            obs, reward, terminated, truncated, _ = self.env.step(action.squeeze(0).cpu().numpy())
+            obs, reward, terminated, truncated, _ = self.env.step(to_env_action(action.squeeze(0)))
             rewards.append(float(reward))
             self.env_steps += 1
             if terminated or truncated:

@@ -1,0 +1,51 @@
+"""Pure tensor functions of PPO (Schulman et al. 2017) and the explained-variance diagnostic."""
+
+import torch
+
+
+def clipped_surrogate_loss(
+    log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantage: torch.Tensor, clip_range: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """PPO's policy loss mean(max(-A r, -A clip(r, 1-e, 1+e))), r = pi/pi_old.
+
+    Also returns the approximate KL(old || new) estimate mean((r - 1) - log r) (Schulman's
+    k3, as in CleanRL) and the fraction of samples whose ratio was clipped, both detached.
+    """
+    log_ratio = log_prob - old_log_prob
+    ratio = log_ratio.exp()
+    advantage = advantage.detach()
+    unclipped = -advantage * ratio
+    clipped = -advantage * torch.clamp(ratio, 1 - clip_range, 1 + clip_range)
+    loss = torch.max(unclipped, clipped).mean()
+    with torch.no_grad():
+        approx_kl = ((ratio - 1) - log_ratio).mean()
+        clipfrac = ((ratio - 1).abs() > clip_range).float().mean()
+    return loss, approx_kl, clipfrac
+
+
+def clipped_value_loss(
+    value: torch.Tensor,
+    old_value: torch.Tensor,
+    target: torch.Tensor,
+    clip_range: float | None,
+) -> torch.Tensor:
+    """Squared error of the value; with a clip range, the max of the clipped and unclipped error.
+
+    The clipped prediction is old_value + clip(value - old_value, -c, c) (PPO2, CleanRL).
+    No 1/2 factor: the same MSE as A2C's critic loss, so vf_coef means the same in both.
+    """
+    error = (value - target).square()
+    if clip_range is None:
+        return error.mean()
+    clipped = old_value + torch.clamp(value - old_value, -clip_range, clip_range)
+    return torch.max(error, (clipped - target).square()).mean()
+
+
+def explained_variance(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 - Var(target - prediction) / Var(target): 1 is perfect, 0 no better than a constant.
+
+    Zero when the target has no variance (SB3 gives NaN there, which would stop training).
+    """
+    var_target = target.var(unbiased=False)
+    ev = 1 - (target - prediction).var(unbiased=False) / var_target
+    return torch.where(var_target > 0, ev, torch.zeros_like(ev))

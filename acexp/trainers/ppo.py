@@ -1,0 +1,76 @@
+"""Proximal policy optimisation (PPO-clip) on A2C's rollouts.
+
+Rollout collection, NEXT_STEP autoreset masking and GAE are A2C's (`A2CTrainer.learn` and
+`collect`); only the update differs: `n_epochs` passes over the valid transitions in
+`num_minibatches` shuffled minibatches, each a clipped-surrogate step, optionally with a
+clipped value loss, linear learning-rate annealing and early stopping on approximate KL.
+"""
+
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+
+from acexp.losses import normalize, total_loss
+from acexp.optim import apply_update
+from acexp.ppo_losses import clipped_surrogate_loss, clipped_value_loss, explained_variance
+from acexp.registry import register_trainer
+from acexp.trainers.a2c import A2CTrainer
+
+
+@register_trainer("ppo")
+class PPOTrainer(A2CTrainer):
+    def __init__(self, cfg: DictConfig, out_dir: Path) -> None:
+        super().__init__(cfg, out_dir)
+        self.initial_lrs = [
+            [group["lr"] for group in named.optimizer.param_groups] for named in self.optimizers
+        ]
+
+    def anneal_lr(self, rollout_steps: int) -> None:
+        """lr = initial lr * fraction of the step budget left before this rollout (CleanRL)."""
+        done_before = self.env_steps - rollout_steps
+        frac = max(1.0 - done_before / self.cfg.total_steps, 0.0)
+        for named, lrs in zip(self.optimizers, self.initial_lrs, strict=True):
+            for group, lr in zip(named.optimizer.param_groups, lrs, strict=True):
+                group["lr"] = lr * frac
+
+    def train(self, advantages: torch.Tensor, returns: torch.Tensor) -> None:
+        """Several clipped-surrogate epochs over the valid transitions of the rollout."""
+        algo = self.algo
+        keep = torch.from_numpy(self.valid).flatten()
+        if algo.anneal_lr:
+            self.anneal_lr(int(keep.sum()))
+        obs = self.obs.flatten(0, 1)[keep].to(self.device)
+        actions = self.actions.flatten(0, 1)[keep].to(self.device)
+        advantages = advantages.flatten()[keep].to(self.device)
+        returns = returns.flatten()[keep].to(self.device)
+        old_values = self.values.flatten()[keep].to(self.device)
+        with torch.no_grad():  # the policy that collected the rollout (unchanged since)
+            old_log_probs = self.model(obs)[0].log_prob(actions)
+
+        for _ in range(algo.n_epochs):
+            order = torch.randperm(obs.shape[0], device=self.device)
+            for idx in order.tensor_split(min(algo.num_minibatches, obs.shape[0])):
+                dist, values = self.model(obs[idx])
+                adv = normalize(advantages[idx]) if algo.normalize_advantage else advantages[idx]
+                actor, approx_kl, clipfrac = clipped_surrogate_loss(
+                    dist.log_prob(actions[idx]), old_log_probs[idx], adv, algo.clip_range
+                )
+                critic = clipped_value_loss(
+                    values, old_values[idx], returns[idx], algo.clip_range_vf
+                )
+                entropy = dist.entropy().mean()
+                loss = total_loss(actor, critic, entropy, algo.vf_coef, algo.ent_coef)
+                grad_norms = apply_update(loss, self.optimizers, self.max_grad_norm)
+            if algo.target_kl is not None and float(approx_kl) > algo.target_kl:
+                break  # the policy moved too far from the one that collected the data
+
+        losses = {  # the last minibatch's values, as CleanRL logs them
+            "actor": actor.detach(),
+            "critic": critic.detach(),
+            "entropy": entropy.detach(),
+            "approx_kl": approx_kl,
+            "clipfrac": clipfrac,
+            "explained_variance": explained_variance(old_values, returns),
+        }
+        self.log_update(losses, grad_norms)

@@ -1,0 +1,110 @@
+"""PPO's losses against numbers computed by hand; a real PPO run through the CLI."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from acexp.ppo_losses import clipped_surrogate_loss, clipped_value_loss, explained_variance
+from acexp.run import run
+from tests.conftest import make_cfg
+from tests.test_cli import acexp, scalars
+
+RATIOS = [1.5, 0.5, 1.0, 1.1]
+ADVANTAGES = [1.0, 1.0, -1.0, -2.0]
+
+
+def test_clipped_surrogate_by_hand() -> None:
+    old = torch.tensor([-1.0, -2.0, -0.5, -1.5])
+    log_prob = (old + torch.tensor(RATIOS).log()).requires_grad_()
+    loss, approx_kl, clipfrac = clipped_surrogate_loss(
+        log_prob, old, torch.tensor(ADVANTAGES), clip_range=0.2
+    )
+    # per sample max(-A r, -A clip(r, 0.8, 1.2)):
+    #   r=1.5, A=1: max(-1.5, -1.2) = -1.2    r=0.5, A=1: max(-0.5, -0.8) = -0.5
+    #   r=1.0, A=-1: 1.0                      r=1.1, A=-2: max(2.2, 2.2) = 2.2
+    assert loss.item() == pytest.approx((-1.2 - 0.5 + 1.0 + 2.2) / 4)
+    assert clipfrac.item() == pytest.approx(0.5)  # |r - 1| > 0.2 for 1.5 and 0.5
+    kl = sum((r - 1) - math.log(r) for r in RATIOS) / 4  # 0.0730930
+    assert approx_kl.item() == pytest.approx(kl, rel=1e-5)
+    loss.backward()
+    # the clipped sample (r=1.5, A>0) gets no gradient; r=0.5 gets d(-A r)/dlogp / 4 = -0.125
+    assert log_prob.grad[0].item() == 0.0
+    assert log_prob.grad[1].item() == pytest.approx(-0.125)
+    assert log_prob.grad[3].item() == pytest.approx(2.0 * 1.1 / 4)
+
+
+def test_clipped_value_loss_by_hand() -> None:
+    value, old = torch.tensor([1.0, 3.0]), torch.tensor([0.0, 2.5])
+    target = torch.tensor([2.0, 2.0])
+    assert clipped_value_loss(value, old, target, None).item() == pytest.approx(1.0)
+    # clipped predictions 0 + 0.2 and 2.5 + 0.2: errors max(1, 3.24) and max(1, 0.49)
+    assert clipped_value_loss(value, old, target, 0.2).item() == pytest.approx((3.24 + 1.0) / 2)
+
+
+def test_explained_variance_by_hand() -> None:
+    # Var([1, 2, 4]) = 14/9, Var(residual [0, 0, 1]) = 2/9: 1 - 1/7
+    ev = explained_variance(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([1.0, 2.0, 4.0]))
+    assert ev.item() == pytest.approx(6 / 7)
+    assert explained_variance(torch.zeros(3), torch.ones(3)).item() == 0.0
+
+
+def test_ppo_cli_run_logs_its_diagnostics(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = acexp(
+        "algo=ppo",
+        "algo.num_envs=4",
+        "algo.n_steps=32",
+        "algo.clip_range_vf=0.2",
+        "total_steps=1024",
+        "log.every_steps=128",
+        "log.progress=false",
+        f"hydra.run.dir={out}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads((out / "metrics.json").read_text())["env_steps"] >= 1024
+    tags = scalars(out)
+    for tag in [
+        "charts/episodic_return",
+        "losses/actor",
+        "losses/critic",
+        "losses/entropy",
+        "losses/approx_kl",
+        "losses/clipfrac",
+        "losses/explained_variance",
+        "train/lr",
+        "train/grad_norm_before_clip",
+        "perf/sps",
+    ]:
+        assert tag in tags, f"missing {tag}; have {sorted(tags)}"
+    kls = [v for _, v in tags["losses/approx_kl"]]
+    assert all(v >= 0 for v in kls) and any(v > 0 for v in kls)  # k3 is never negative
+    lrs = [v for _, v in tags["train/lr"]]
+    assert lrs[0] < 7e-4 and lrs == sorted(lrs, reverse=True)  # annealed towards zero
+
+
+def test_target_kl_stops_the_epochs_early(tmp_path: Path, monkeypatch) -> None:
+    import acexp.trainers.ppo as ppo
+
+    steps = []
+    original = ppo.apply_update
+    monkeypatch.setattr(ppo, "apply_update", lambda *a: steps.append(1) or original(*a))
+    cfg = make_cfg(
+        "algo=ppo",
+        "algo.n_epochs=10",
+        "algo.target_kl=1e-9",
+        "total_steps=500",
+        "log.progress=false",
+    )
+    run(cfg, out_dir=tmp_path)
+    # one rollout (8 x 128); the first epoch's 4 minibatches move KL above 1e-9, not 10 x 4
+    assert len(steps) == 4
+
+
+def test_a2c_logs_explained_variance(tmp_path: Path) -> None:
+    run(make_cfg("total_steps=1000", "log.every_steps=200", "log.progress=false"), tmp_path)
+    values = [v for _, v in scalars(tmp_path)["losses/explained_variance"]]
+    assert values and all(v <= 1.0 for v in values)
