@@ -38,3 +38,19 @@ def test_duplicate_registration_raises() -> None:
     registry.register("x")(object)
     with pytest.raises(ValueError, match="already registered"):
         registry.register("x")(object)
+
+
+@pytest.mark.parametrize("name", ["shared", "unshared"])
+def test_act_samples_from_the_policy_distribution(name: str) -> None:
+    torch.manual_seed(0)
+    model = MODELS.get(name)(
+        gym.spaces.Box(-1, 1, (4,)), gym.spaces.Discrete(3), [8], "tanh", "torch"
+    )
+    obs = torch.randn(1, 4).expand(60_000, 4)
+    with torch.no_grad():
+        dist, value = model(obs[:1])
+        actions, values = model.act(obs)
+    frequencies = torch.bincount(actions, minlength=3).float() / actions.numel()
+    # 60k draws: each frequency is within 0.01 of its probability (> 4 standard errors)
+    assert frequencies.tolist() == pytest.approx(dist.probs[0].tolist(), abs=0.01)
+    assert torch.allclose(values, value.expand(60_000))

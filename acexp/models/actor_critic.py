@@ -23,6 +23,10 @@ class ActorCritic(nn.Module):
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         return self(obs)[1]
 
+    def act(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A sampled action and the value, for collecting rollouts (no distribution object)."""
+        raise NotImplementedError
+
     def observe(self, obs: torch.Tensor) -> None:
         """Update running observation statistics (env.obs_norm=running) with a collected batch."""
         if isinstance(self.obs_norm, RunningNormalizer):
@@ -60,6 +64,10 @@ class SharedActorCritic(ActorCritic):
     def forward(self, obs: torch.Tensor) -> tuple[Distribution, torch.Tensor]:
         features = self.trunk(self.obs_norm(obs))
         return self.actor_head(features), self.critic_head(features).squeeze(-1)
+
+    def act(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.trunk(self.obs_norm(obs))
+        return self.actor_head.sample(features), self.critic_head(features).squeeze(-1)
 
     def actor_parameters(self) -> list[nn.Parameter]:
         # The trunk is stepped once per update, by the actor optimizer, with the gradient
@@ -100,6 +108,11 @@ class UnsharedActorCritic(ActorCritic):
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         return self.critic_head(self.critic(self.obs_norm(obs))).squeeze(-1)
+
+    def act(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        obs = self.obs_norm(obs)
+        action = self.actor_head.sample(self.actor(obs))
+        return action, self.critic_head(self.critic(obs)).squeeze(-1)
 
     def actor_parameters(self) -> list[nn.Parameter]:
         return [*self.actor.parameters(), *self.actor_head.parameters()]

@@ -24,3 +24,7 @@ class GaussianHead(nn.Module):
         mean = self.mean(features).reshape(-1, *self.shape)
         std = self.log_std.exp().reshape(self.shape).expand_as(mean)
         return Independent(Normal(mean, std), len(self.shape))
+
+    def sample(self, features: torch.Tensor) -> torch.Tensor:
+        """An action for acting (the same as `self(features).sample()`)."""
+        return self(features).sample()

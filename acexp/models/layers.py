@@ -76,6 +76,15 @@ class CategoricalHead(nn.Module):
     def forward(self, features: torch.Tensor) -> Distribution:
         return Categorical(logits=self.logits(features))
 
+    def sample(self, features: torch.Tensor) -> torch.Tensor:
+        """An action for acting, by the Gumbel-max trick: argmax(logits + Gumbel noise).
+
+        The same distribution as `self(features).sample()`, at about half the cost, because
+        no normalised Categorical is built on the acting path.
+        """
+        logits = self.logits(features)
+        return (logits - torch.empty_like(logits).exponential_().log()).argmax(-1)
+
 
 def make_policy_head(space: gym.Space, in_dim: int, log_std_init: float = 0.0) -> nn.Module:
     """The actor's output layer for an action space; it returns a torch Distribution."""

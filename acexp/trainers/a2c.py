@@ -53,8 +53,8 @@ class A2CTrainer(Trainer):
         for t in range(self.algo.n_steps):
             obs = torch.from_numpy(next_obs)
             self.model.observe(obs)  # running observation statistics, when env.obs_norm=running
-            dist, value = self.model(obs.to(self.device))
-            action = dist.sample().cpu()
+            action, value = self.model.act(obs.to(self.device))
+            action = action.cpu()
             self.obs[t] = obs
             self.actions[t] = action
             self.values[t] = value
