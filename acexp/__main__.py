@@ -8,20 +8,24 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from acexp.errors import ConfigError, NonFiniteError
-from acexp.run import run
+from acexp.objective import objective
+from acexp.run import record_failure, run
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
-    """Returns the configured objective, which sweepers such as Optuna maximise or minimise."""
+    """Returns the configured objective (acexp/objective.py), which sweepers such as Optuna use."""
     try:
         metrics = run(cfg)
-    except (ConfigError, NonFiniteError) as exc:
+    except Exception as exc:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
+            record_failure(exc)  # the sweep report lists the job as failed, with this error
             raise  # Hydra records the failed job and goes on with the others
+        if not isinstance(exc, ConfigError | NonFiniteError):
+            raise  # a bug: keep its traceback
         print(f"acexp: error: {exc}", file=sys.stderr)
         sys.exit(2 if isinstance(exc, ConfigError) else 1)
-    return metrics.get(cfg.objective)
+    return objective(metrics, cfg)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from omegaconf import DictConfig, OmegaConf
 from acexp.envs import env_spec
 from acexp.errors import ConfigError
 from acexp.models.layers import ACTIVATIONS
+from acexp.objective import OBJECTIVES
 from acexp.optim import OPTIMIZERS
 from acexp.registry import MODELS, TRAINERS
 
@@ -77,6 +78,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "algo.critic_loss": _one_of(["mse", "smooth_l1"]),
     "algo.loss_reduction": _one_of(["mean", "sum"]),
     "log.every_steps": (_positive_int, "an integer >= 1"),
+    "objective": _one_of(list(OBJECTIVES)),
 }
 
 _MISSING = object()
