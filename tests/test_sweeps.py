@@ -207,5 +207,11 @@ def test_presets_set_their_sweep_and_launcher(preset: str, launcher: str, params
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("config", [f"+experiment={preset}"], return_hydra_config=True)
     assert cfg.hydra.launcher._target_.endswith(launcher)
+    assert cfg.hydra.launcher.n_jobs == -1  # one job per core
     assert set(cfg.hydra.sweeper.params) == params
     assert cfg.log.progress is False and cfg.torch_threads == 1
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):  # same sweep on SLURM
+        overrides = [f"+experiment={preset}", "hydra/launcher=submitit_slurm"]
+        cfg = compose("config", overrides, return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
+    assert set(cfg.hydra.sweeper.params) == params
