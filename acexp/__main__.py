@@ -10,18 +10,22 @@ from omegaconf import DictConfig
 
 from acexp.cli_checks import check_overrides
 from acexp.errors import ConfigError, NonFiniteError
+from acexp.objective import objective
 from acexp.resume import resume_argv
-from acexp.run import run
+from acexp.run import record_failure, run
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
-    """Returns the configured objective, which sweepers such as Optuna maximise or minimise."""
+    """Returns the configured objective (acexp/objective.py), which sweepers such as Optuna use."""
     try:
         metrics = run(cfg)
-    except (ConfigError, NonFiniteError) as exc:
+    except Exception as exc:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
+            record_failure(exc)  # the sweep report lists the job as failed, with this error
             raise  # Hydra records the failed job and goes on with the others
+        if not isinstance(exc, ConfigError | NonFiniteError):
+            raise  # a bug: keep its traceback
         print(f"acexp: error: {exc}", file=sys.stderr)
         sys.exit(2 if isinstance(exc, ConfigError) else 1)
     if metrics["status"] == "interrupted":
@@ -32,7 +36,7 @@ def main(cfg: DictConfig) -> float | None:
         )
         # 128 + signal number, as a shell reports it; this stops a sweep too (each job resumes)
         sys.exit(128 + signal.Signals[metrics.get("signal", "SIGINT")])
-    return metrics.get(cfg.objective)
+    return objective(metrics, cfg)
 
 
 def cli() -> None:

@@ -114,9 +114,15 @@ class RunLogger:
             log.info("step %d  running_return %s  sps %.0f", step, shown, sps)
 
     def hparams(self, params: dict, metrics: dict) -> None:
-        """Make the run comparable in TensorBoard's HPARAMS tab (same event file, no subdir)."""
+        """Make the run comparable in TensorBoard's HPARAMS tab (same event file, no subdir).
+
+        Only the session summaries are written, not torch's per-run experiment summary: given
+        one, TensorBoard shows that single run's hparams for the whole sweep (no value domains,
+        nothing marked as differing); without, it builds them from all runs' sessions.
+        """
         numeric = {f"hparams/{k}": float(v) for k, v in metrics.items() if _is_number(v)}
-        for summary in hparams_summary(params, numeric):
+        _experiment, session_start, session_end = hparams_summary(params, numeric)
+        for summary in (session_start, session_end):
             self.writer.file_writer.add_summary(summary)
         for tag, value in numeric.items():
             self.writer.add_scalar(tag, value, 0)

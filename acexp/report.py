@@ -109,10 +109,14 @@ def find_runs(sweep_dir: Path) -> list[Run]:
 
 
 def group_runs(runs: Sequence[Run], seed: int = 0) -> list[Group]:
-    """Group runs by overrides minus seed and summarise each group's completed runs."""
+    """Group runs by overrides minus seed and summarise each group's completed runs.
+
+    Overrides that every group shares are left out of the group labels (see `common_line`).
+    """
+    common = stats.common_overrides([stats.group_overrides(r.overrides) for r in runs])
     by_label: dict[str, list[Run]] = {}
     for run in runs:
-        by_label.setdefault(run.label, []).append(run)
+        by_label.setdefault(stats.group_label(run.overrides, drop=common), []).append(run)
     groups = []
     for label in sorted(by_label):
         members = by_label[label]
@@ -204,6 +208,12 @@ def markdown_table(groups: Sequence[Group]) -> str:
     return "\n".join(rows)
 
 
+def common_line(groups: Sequence[Group]) -> str:
+    """A markdown line naming the overrides every group shares, or nothing."""
+    common = stats.common_overrides([g.overrides for g in groups])
+    return f"Same in every run: `{' '.join(common)}`\n\n" if common else ""
+
+
 def markdown_notes(groups: Sequence[Group], sweep_dir: Path) -> str:
     """Notes: how to read the table, then failed, interrupted and skipped jobs."""
     lines = [
@@ -275,7 +285,8 @@ def make_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     table = markdown_table(groups)
     notes = markdown_notes(groups, sweep_dir)
-    md = f"# Sweep report: `{sweep_dir}`\n\n{table}\n\n![curves](curves.png)\n\n{notes}\n"
+    common = common_line(groups)
+    md = f"# Sweep report: `{sweep_dir}`\n\n{common}{table}\n\n![curves](curves.png)\n\n{notes}\n"
     (out_dir / "report.md").write_text(md)
     write_csv(groups, out_dir / "report.csv")
     plot_curves(groups, out_dir / "curves.png", smooth=smooth, points=points)

@@ -104,4 +104,16 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict:
     return metrics
 
 
-__all__ = ["ConfigError", "run"]
+def record_failure(exc: BaseException) -> None:
+    """Write `metrics.json` with status failed for a job that stopped before `run` wrote one.
+
+    A sweep job that fails validation never reaches the trainer; this lets the sweep report list
+    it as failed with its error instead of as still running.
+    """
+    path = output_dir() / "metrics.json"
+    if not path.exists():
+        save_json({"status": "failed", "error": f"{type(exc).__name__}: {exc}"}, path)
+    log.error("failed: %s: %s", type(exc).__name__, exc)
+
+
+__all__ = ["ConfigError", "record_failure", "run"]

@@ -36,10 +36,26 @@ def group_overrides(overrides: Sequence[str]) -> tuple[str, ...]:
     return tuple(sorted(kept))
 
 
-def group_label(overrides: Sequence[str]) -> str:
-    """Human-readable group name: the grouping overrides joined by `,`, or `(defaults)`."""
-    kept = group_overrides(overrides)
+def group_label(overrides: Sequence[str], drop: Sequence[str] = ()) -> str:
+    """Human-readable group name: the grouping overrides not in `drop` joined by `,`.
+
+    `(defaults)` when nothing is left.
+    """
+    kept = [o for o in group_overrides(overrides) if o not in drop]
     return ",".join(kept) if kept else DEFAULTS_LABEL
+
+
+def common_overrides(groups: Sequence[Sequence[str]]) -> tuple[str, ...]:
+    """Overrides shared by every group, when there are several groups (else none).
+
+    They say nothing about how groups differ (e.g. `+experiment=...`, `total_steps=...`), so the
+    report states them once instead of repeating them in every group's name.
+    """
+    distinct = {tuple(sorted(g)) for g in groups}
+    if len(distinct) < 2:
+        return ()
+    first, *rest = distinct
+    return tuple(o for o in first if all(o in g for g in rest))
 
 
 def iqm(values: Sequence[float]) -> float:

@@ -10,6 +10,7 @@ from acexp.envs import check_env
 from acexp.errors import ConfigError
 from acexp.models.layers import ACTIVATIONS
 from acexp.normalization import OBS_NORMS
+from acexp.objective import OBJECTIVES
 from acexp.optim import OPTIMIZERS
 from acexp.registry import MODELS, TRAINERS
 
@@ -95,6 +96,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "env.frame_stack": (lambda v: _integer(v) and v >= 0, "an integer >= 0 (0: no stacking)"),
     "env.normalize_reward": (lambda v: isinstance(v, bool), "true or false"),
     "env.clip_reward": (lambda v: v is None or _positive(v), "null or a number > 0"),
+    "objective": _one_of(list(OBJECTIVES)),
 }
 
 _MISSING = object()

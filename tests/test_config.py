@@ -14,8 +14,10 @@ OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml")
 
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_every_option_composes_and_trains(group: str, option: str, small, tmp_path: Path) -> None:
-    override = f"{group}={option}"
-    cfg = make_cfg(override, *small, "algo.num_envs=2" if group != "algo" else "seed=0")
+    override = f"+experiment={option}" if group == "experiment" else f"{group}={option}"
+    # presets may pick an algo without num_envs (episodic)
+    shrink = "algo.num_envs=2" if group not in ("algo", "experiment") else "seed=0"
+    cfg = make_cfg(override, *small, shrink)
     metrics = run(cfg, out_dir=tmp_path)
     assert metrics["status"] == "completed"
     assert metrics["env_steps"] >= min(cfg.total_steps, 1)

@@ -78,7 +78,7 @@ def test_curve_helpers_do_not_extrapolate() -> None:
 # --- a hand-made sweep, reported through the real CLI --------------------------------------------
 
 SHARED = "arch=shared,optim.lr=0.03"
-UNSHARED = "arch=unshared,optim.lr=0.03"
+UNSHARED = "arch=unshared,optim.lr=0.0003"
 # (final_return, steps_to_solve, episodes_to_solve, wall_seconds) per seed; None = not solved
 RUNS = {
     SHARED: [(400.0, None, None, 10.0), (480.0, 12000, 250, 20.0), (500.0, 15000, 330, 30.0)],

@@ -1,0 +1,217 @@
+"""Real multirun sweeps through the CLI: run names, launchers, failures, report, TensorBoard."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+
+from acexp.objective import neg_steps_to_solve
+from tests.conftest import CONF, ROOT, make_cfg
+
+TINY = "total_steps=300"
+JOBLIB_RUNS = {f"arch={a},seed={s},total_steps=300" for a in ("shared", "unshared") for s in (0, 1)}
+
+
+def acexp(*args: str, cwd: Path, module: str = "acexp") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", module, *args]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=240)
+
+
+def metrics(job: Path) -> dict:
+    return json.loads((job / "metrics.json").read_text())
+
+
+def report_rows(sweep: Path) -> dict[str, dict[str, str]]:
+    with (sweep / "report.csv").open() as f:
+        return {row["group"]: row for row in csv.DictReader(f)}
+
+
+@pytest.fixture(scope="module")
+def joblib_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2 archs x 2 seeds, two jobs at a time through the joblib launcher, then the report."""
+    tmp = tmp_path_factory.mktemp("joblib")
+    sweep = tmp / "sweep"
+    result = acexp(
+        "-m", "arch=shared,unshared", "seed=0,1", TINY,
+        "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}",
+        cwd=tmp,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = acexp(str(sweep), cwd=tmp, module="acexp.report")
+    assert report.returncode == 0, report.stderr
+    return sweep
+
+
+def test_joblib_sweep_names_each_run_by_its_overrides(joblib_sweep: Path) -> None:
+    # the launcher's own overrides (hydra/launcher, hydra.launcher.n_jobs) are not in the names
+    jobs = {p.name for p in joblib_sweep.iterdir() if p.is_dir()}
+    assert jobs == JOBLIB_RUNS
+    for job in jobs:
+        assert metrics(joblib_sweep / job)["status"] == "completed"
+        cfg = yaml.safe_load((joblib_sweep / job / ".hydra" / "config.yaml").read_text())
+        assert cfg["torch_threads"] == 1
+
+
+def test_report_numbers_match_the_runs_metrics(joblib_sweep: Path) -> None:
+    rows = report_rows(joblib_sweep)
+    assert set(rows) == {"arch=shared", "arch=unshared"}  # shared overrides left out of names
+    assert "Same in every run: `total_steps=300`" in (joblib_sweep / "report.md").read_text()
+    for arch in ("shared", "unshared"):
+        runs = [metrics(joblib_sweep / f"arch={arch},seed={s},total_steps=300") for s in (0, 1)]
+        row = rows[f"arch={arch}"]
+        assert int(row["n_completed"]) == 2 and int(row["n_failed"]) == 0
+        returns = [m["final_return"] for m in runs]
+        assert float(row["final_return_mean"]) == pytest.approx(np.mean(returns))
+        assert float(row["mean_wall_seconds"]) == pytest.approx(
+            np.mean([m["wall_seconds"] for m in runs])
+        )
+        low, high = float(row["final_return_ci_low"]), float(row["final_return_ci_high"])
+        assert min(returns) <= low <= high <= max(returns)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, body: dict | None = None) -> object:
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    with urllib.request.urlopen(urllib.request.Request(url, data, headers), timeout=10) as r:
+        return json.loads(r.read())
+
+
+def test_tensorboard_shows_every_run_and_its_hparams(joblib_sweep: Path, tmp_path: Path) -> None:
+    port = _free_port()
+    cmd = [sys.executable, "-m", "tensorboard.main", "--logdir", str(joblib_sweep),
+           "--host", "127.0.0.1", "--port", str(port), "--reload_interval", "1"]  # fmt: skip
+    log = (tmp_path / "tb.log").open("w")
+    server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}/data"
+    names = {p.name for p in joblib_sweep.iterdir() if p.is_dir()}
+    try:
+        runs: object = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                runs = _get(f"{base}/runs")
+                if set(runs) >= names:
+                    break
+            except OSError:
+                pass  # not listening yet
+            time.sleep(0.5)
+        assert set(runs) == names, (tmp_path / "tb.log").read_text()
+        tags = _get(f"{base}/plugin/scalars/tags")
+        for name in names:
+            assert "charts/episodic_return" in tags[name]
+        experiment = _get(f"{base}/plugin/hparams/experiment", {"experimentName": ""})
+        hparams = {h["name"]: h for h in experiment["hparamInfos"]}
+        for key in ("env", "seed", "arch.name", "optim.mode", "optim.lr", "optim.actor_lr",
+                    "optim.critic_lr", "optim.max_grad_norm", "algo.name"):  # fmt: skip
+            assert key in hparams, sorted(hparams)
+        assert set(hparams["arch.name"]["domainDiscrete"]) == {"shared", "unshared"}
+        assert hparams["arch.name"]["differs"] and not hparams["optim.mode"]["differs"]
+        assert hparams["seed"]["domainInterval"] == {"minValue": 0.0, "maxValue": 1.0}
+        metric_tags = {m["name"]["tag"] for m in experiment["metricInfos"]}
+        assert {"hparams/final_return", "hparams/env_steps"} <= metric_tags
+        groups = _get(
+            f"{base}/plugin/hparams/session_groups",
+            {"experimentName": "", "startIndex": 0, "sliceSize": 100,
+             "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE",
+                                 "STATUS_RUNNING"],
+             "colParams": [{"metric": {"tag": "hparams/final_return"}}]},
+        )  # fmt: skip
+        sessions = {s["name"]: s for g in groups["sessionGroups"] for s in g["sessions"]}
+        assert set(sessions) == names
+        for name, session in sessions.items():
+            final = metrics(joblib_sweep / name)["final_return"]
+            (value,) = [m["value"] for m in session["metricValues"]
+                        if m["name"]["tag"] == "hparams/final_return"]  # fmt: skip
+            assert value == pytest.approx(final, rel=1e-6)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        log.close()
+
+
+def test_failing_job_through_submitit_is_reported_with_its_error(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    result = acexp(
+        "-m", "optim.lr=1e-3,-1", TINY, "hydra/launcher=submitit_local",
+        f"hydra.sweep.dir={sweep}", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode != 0  # Hydra re-raises the failure after every job has run
+    good = sweep / "optim.lr=0.001,total_steps=300"
+    bad = sweep / "optim.lr=-1,total_steps=300"
+    assert metrics(good)["status"] == "completed" and (good / "model.pt").exists()
+    assert metrics(bad) == {
+        "status": "failed",
+        "error": "ConfigError: optim.lr=-1 is invalid; expected a number > 0",
+    }
+    report = acexp(str(sweep), cwd=tmp_path, module="acexp.report")
+    assert report.returncode == 0, report.stderr
+    md = (sweep / "report.md").read_text()
+    failed = md.split("### Failed runs (1)", 1)[1]
+    assert f"`{bad.name}`: ConfigError: optim.lr=-1 is invalid" in failed
+    rows = report_rows(sweep)
+    assert int(rows["optim.lr=-1"]["n_failed"]) == 1
+    assert float(rows["optim.lr=0.001"]["final_return_mean"]) == pytest.approx(
+        metrics(good)["final_return"]
+    )
+
+
+def test_optuna_search_returns_the_best_trials_objective(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    result = acexp(
+        "-m", "+hparams_search=optuna", "hydra.sweeper.n_trials=2", TINY,
+        f"hydra.sweep.dir={sweep}", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    trials = [metrics(p) for p in sweep.iterdir() if p.is_dir()]
+    assert len(trials) == 2
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert best["best_value"] == pytest.approx(max(m["final_return"] for m in trials))
+    assert set(best["best_params"]) == {"optim.lr", "algo.ent_coef"}
+    assert 1e-4 <= best["best_params"]["optim.lr"] <= 1e-2
+
+
+def test_neg_steps_to_solve_ranks_unsolved_runs_last() -> None:
+    cfg = make_cfg("total_steps=1000")
+    assert neg_steps_to_solve({"steps_to_solve": 400}, cfg) == -400.0
+    assert neg_steps_to_solve({"steps_to_solve": None}, cfg) == -1000.0
+
+
+@pytest.mark.parametrize(
+    ("preset", "launcher", "params"),
+    [
+        ("tutorial_sweep", "JoblibLauncher", {"seed", "arch", "optim.lr"}),
+        ("arch_optim_sweep", "JoblibLauncher",
+         {"seed", "arch", "optim", "optim.lr", "optim.max_grad_norm"}),
+    ],
+)  # fmt: skip
+def test_presets_set_their_sweep_and_launcher(preset: str, launcher: str, params: set) -> None:
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", [f"+experiment={preset}"], return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith(launcher)
+    assert cfg.hydra.launcher.n_jobs == -1  # one job per core
+    assert set(cfg.hydra.sweeper.params) == params
+    assert cfg.log.progress is False and cfg.torch_threads == 1
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):  # same sweep on SLURM
+        overrides = [f"+experiment={preset}", "hydra/launcher=submitit_slurm"]
+        cfg = compose("config", overrides, return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
+    assert set(cfg.hydra.sweeper.params) == params
