@@ -33,7 +33,7 @@ def train_and_evaluate(
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(
             "config",
-            [f"experiment={preset}", f"seed={seed}", "log.progress=false", *overrides],
+            [f"+experiment={preset}", f"seed={seed}", "log.progress=false", *overrides],
         )
     run_dir = out / preset / f"seed={seed}"
     start = time.perf_counter()
