@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from acexp.envs import make_vector_env
-from acexp.losses import actor_loss, critic_loss, gae, normalize, total_loss
+from acexp.losses import actor_loss, critic_loss, gae, normalize
 from acexp.ppo_losses import explained_variance
 from acexp.registry import register_trainer
 from acexp.state import exact_env_state, set_vector_env_state, vector_env_state
@@ -133,11 +133,4 @@ class A2CTrainer(Trainer):
             "entropy": dist.entropy().mean(),
             "explained_variance": explained_variance(values.detach(), returns),
         }
-        loss = total_loss(
-            losses["actor"],
-            losses["critic"],
-            losses["entropy"],
-            self.algo.vf_coef,
-            self.algo.ent_coef,
-        )
-        self.update({name: value.detach() for name, value in losses.items()}, loss)
+        self.optimize(losses)

@@ -13,6 +13,7 @@ from acexp.checkpoint import save_checkpoint
 from acexp.envs import reward_threshold
 from acexp.errors import NonFiniteError
 from acexp.logger import RunLogger
+from acexp.losses import total_loss
 from acexp.models import ActorCritic
 from acexp.optim import apply_update, build_optimizers, learning_rates
 from acexp.registry import MODELS
@@ -102,6 +103,14 @@ class Trainer(ABC):
     def end_episode(self, episode_return: float, length: int) -> None:
         self.stats.record(episode_return, self.env_steps)
         self.logger.episode(episode_return, length, self.env_steps)
+
+    def optimize(self, losses: dict[str, torch.Tensor]) -> None:
+        """One step on actor + vf_coef * critic - ent_coef * entropy; every entry is logged."""
+        loss = total_loss(
+            losses["actor"], losses["critic"], losses["entropy"],
+            self.algo.vf_coef, self.algo.ent_coef,
+        )  # fmt: skip
+        self.update({name: value.detach() for name, value in losses.items()}, loss)
 
     def update(self, losses: dict[str, torch.Tensor], loss: torch.Tensor) -> None:
         """One gradient step on `loss`; scalars are written only when the logger is due."""

@@ -9,7 +9,7 @@ import gymnasium as gym
 import torch
 
 from acexp.envs import make_env, to_env_action
-from acexp.losses import actor_loss, critic_loss, discounted_returns, normalize, total_loss
+from acexp.losses import actor_loss, critic_loss, discounted_returns, normalize
 from acexp.registry import register_trainer
 from acexp.state import generator_state, set_generator_state
 from acexp.trainers.base import Trainer
@@ -75,11 +75,4 @@ class EpisodicTrainer(Trainer):
             "critic": critic_loss(values, returns, self.algo.critic_loss, reduction),
             "entropy": entropies.mean(),
         }
-        loss = total_loss(
-            losses["actor"],
-            losses["critic"],
-            losses["entropy"],
-            self.algo.vf_coef,
-            self.algo.ent_coef,
-        )
-        self.update({name: value.detach() for name, value in losses.items()}, loss)
+        self.optimize(losses)
