@@ -1,5 +1,6 @@
 """Pure tensor functions for returns, advantages and the actor-critic losses (SPEC A3, D)."""
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -76,10 +77,13 @@ def gae(
     """
     not_terminated = 1.0 - terminated.to(values.dtype)
     not_done = 1.0 - done.to(values.dtype)
-    deltas = rewards + gamma * next_values * not_terminated - values
-    advantages = torch.empty_like(values)
-    last = torch.zeros_like(values[0])
-    for t in range(values.shape[0] - 1, -1, -1):
-        last = deltas[t] + gamma * gae_lambda * not_done[t] * last
-        advantages[t] = last
+    deltas = (rewards + gamma * next_values * not_terminated - values).cpu().numpy()
+    decay = (gamma * gae_lambda * not_done).cpu().numpy()
+    # The backward recursion runs in numpy: per-step torch ops cost more than the arithmetic.
+    advantages_np = np.empty_like(deltas)
+    last = np.zeros_like(deltas[0])
+    for t in range(deltas.shape[0] - 1, -1, -1):
+        last = deltas[t] + decay[t] * last
+        advantages_np[t] = last
+    advantages = torch.from_numpy(advantages_np).to(values.device)
     return advantages, advantages + values
