@@ -1,5 +1,8 @@
 """Shared fixtures: the real Hydra config, composed and shrunk for CPU tests."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,3 +23,10 @@ def make_cfg(*overrides: str) -> DictConfig:
 def small() -> tuple[str, ...]:
     """Overrides that make any run tiny and quiet."""
     return ("total_steps=400", "log.every_steps=100", "log.progress=false")
+
+
+def acexp(*args: str, cwd: Path, module: str = "acexp") -> subprocess.CompletedProcess[str]:
+    """Run `python -m <module> args...` as a user would, with this checkout importable."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", module, *args]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)

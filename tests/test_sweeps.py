@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -18,18 +17,12 @@ import yaml
 from hydra import compose, initialize_config_dir
 
 from acexp.objective import neg_steps_to_solve
-from tests.conftest import CONF, ROOT, make_cfg
+from tests.conftest import CONF, acexp, make_cfg
 
 TINY = "total_steps=1000"
 JOBLIB_RUNS = {
     f"arch={a},seed={s},total_steps=1000" for a in ("shared", "unshared") for s in (0, 1)
 }
-
-
-def acexp(*args: str, cwd: Path, module: str = "acexp") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", module, *args]
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=240)
 
 
 def metrics(job: Path) -> dict:

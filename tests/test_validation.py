@@ -1,8 +1,5 @@
 """Bad input fails before anything is built: one line naming the key and what is allowed."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +7,7 @@ import pytest
 from acexp.cli_checks import check_overrides, single_runs
 from acexp.errors import ConfigError
 from acexp.resume import resume_argv
-from tests.conftest import ROOT
+from tests.conftest import acexp
 
 # (overrides, a fragment the one-line message must contain)
 BAD = [
@@ -95,14 +92,7 @@ def test_resume_refuses_other_overrides_and_non_runs(tmp_path: Path) -> None:
 )
 def test_the_real_cli_fails_in_one_line(tmp_path: Path, args: list[str], message: str) -> None:
     args = [a.replace("RUN", str(tmp_path)) for a in args]
-    result = subprocess.run(
-        [sys.executable, "-m", "acexp", *args],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = acexp(*args, cwd=tmp_path)
     assert result.returncode == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
