@@ -19,6 +19,7 @@ import acexp.components  # noqa: F401  (fills the registries)
 from acexp.checkpoint import latest_checkpoint, load_checkpoint, load_torch, save_json
 from acexp.envs import make_env
 from acexp.errors import ConfigError, MissingExtraError
+from acexp.evaluation import play_episodes
 from acexp.models import ActorCritic
 from acexp.trainers.base import build_model
 
@@ -70,26 +71,6 @@ def make_eval_env(cfg: DictConfig, seed: int, video_dir: Path | None) -> gym.Env
     )
 
 
-@torch.inference_mode()
-def play(
-    model: ActorCritic, env: gym.Env, episodes: int, deterministic: bool, seed: int
-) -> list[float]:
-    """Returns of `episodes` full episodes; deterministic takes the distribution's mode."""
-    device = next(model.parameters()).device
-    returns = []
-    for episode in range(episodes):
-        obs, _ = env.reset(seed=seed if episode == 0 else None)
-        total, done = 0.0, False
-        while not done:
-            dist, _ = model(torch.as_tensor(obs, device=device).unsqueeze(0))
-            action = dist.mode if deterministic else dist.sample()
-            obs, reward, terminated, truncated, _ = env.step(action.squeeze(0).cpu().numpy())
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
-    return returns
-
-
 def evaluate(
     run_dir: Path,
     episodes: int = 10,
@@ -106,7 +87,7 @@ def evaluate(
     env = make_eval_env(cfg, seed, run_dir / "videos" if video else None)
     try:
         model, source = load_policy(run_dir, checkpoint, env)
-        returns = play(model, env, episodes, deterministic, seed)
+        returns = play_episodes(model, env, episodes, deterministic, seed)
     finally:
         env.close()
     result = {

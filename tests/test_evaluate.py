@@ -12,7 +12,8 @@ from omegaconf import OmegaConf
 
 from acexp.checkpoint import list_checkpoints
 from acexp.errors import MissingExtraError
-from acexp.evaluate import evaluate, play
+from acexp.evaluate import evaluate
+from acexp.evaluation import play_episodes
 from acexp.models import ActorCritic
 from acexp.run import run
 from tests.conftest import ROOT, make_cfg
@@ -80,9 +81,9 @@ class Counter:
 
 def test_deterministic_takes_the_mode_and_stochastic_samples() -> None:
     env = Counter()
-    assert play(Fixed(), env, 30, deterministic=True, seed=0) == [1.0] * 30
+    assert play_episodes(Fixed(), env, 30, deterministic=True, seed=0) == [1.0] * 30
     torch.manual_seed(0)
-    assert 0 < sum(play(Fixed(), env, 30, deterministic=False, seed=0)) < 30
+    assert 0 < sum(play_episodes(Fixed(), env, 30, deterministic=False, seed=0)) < 30
 
 
 def test_video_records_one_mp4_per_episode(run_dir: Path) -> None:
