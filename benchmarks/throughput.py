@@ -57,7 +57,7 @@ def ceiling_sps(updates: int = 2000) -> float:
     for _ in range(updates):
         with torch.inference_mode():
             for t in range(N_STEPS):
-                model(obs[t])[0].sample()
+                model.act(obs[t])  # what the trainer calls when acting
             model.value(obs[-1])
         dist, values = model(batch)
         loss = (
