@@ -59,10 +59,8 @@ def ceiling_sps(updates: int = 2000) -> float:
             for t in range(N_STEPS):
                 model.act(obs[t])  # what the trainer calls when acting
             model.value(obs[-1])
-        dist, values = model(batch)
-        loss = (
-            -(dist.log_prob(actions) * advantages).mean() + 0.5 * (values - returns).pow(2).mean()
-        )
+        log_prob, _, values = model.evaluate_actions(batch, actions)  # as the trainer does
+        loss = -(log_prob * advantages).mean() + 0.5 * (values - returns).pow(2).mean()
         apply_update(loss, optimizers, 0.5)
     return updates * N_STEPS * NUM_ENVS / (time.perf_counter() - start)
 

@@ -49,8 +49,54 @@ def test_act_samples_from_the_policy_distribution(name: str) -> None:
     obs = torch.randn(1, 4).expand(60_000, 4)
     with torch.no_grad():
         dist, value = model(obs[:1])
-        actions, values = model.act(obs)
+        actions, values, _ = model.act(obs)
     frequencies = torch.bincount(actions, minlength=3).float() / actions.numel()
     # 60k draws: each frequency is within 0.01 of its probability (> 4 standard errors)
     assert frequencies.tolist() == pytest.approx(dist.probs[0].tolist(), abs=0.01)
     assert torch.allclose(values, value.expand(60_000))
+
+
+@pytest.mark.parametrize("name", ["shared", "unshared"])
+@pytest.mark.parametrize(
+    "action_space", [gym.spaces.Discrete(3), gym.spaces.Box(-1, 1, (2,))], ids=["discrete", "box"]
+)
+def test_evaluate_actions_gives_the_distributions_numbers(
+    name: str, action_space: gym.Space
+) -> None:
+    torch.manual_seed(0)
+    model = MODELS.get(name)(gym.spaces.Box(-1, 1, (4,)), action_space, [16], "tanh", "torch")
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p))  # away from the small initial policy logits
+    obs = torch.randn(7, 4)
+    dist, value = model(obs)
+    actions = dist.sample()
+    log_prob, entropy, values = model.evaluate_actions(obs, actions)
+    assert torch.allclose(log_prob, dist.log_prob(actions), atol=1e-6)
+    assert torch.allclose(entropy, dist.entropy(), atol=1e-6)
+    assert torch.equal(values, value)
+    # and the gradients agree: the cheaper path is the same function
+    grads = []
+    by_distribution = dist.log_prob(actions).sum() + dist.entropy().sum()
+    for loss in (by_distribution, log_prob.sum() + entropy.sum()):
+        model.zero_grad()
+        loss.backward(retain_graph=True)
+        grads.append(torch.cat([p.grad.flatten() for p in model.actor_parameters()]))
+    assert torch.allclose(grads[0], grads[1], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "action_space", [gym.spaces.Discrete(3), gym.spaces.Box(-1, 1, (2,))], ids=["discrete", "box"]
+)
+def test_act_log_prob_is_the_policys_log_prob_of_the_action(action_space: gym.Space) -> None:
+    torch.manual_seed(0)
+    model = MODELS.get("unshared")(gym.spaces.Box(-1, 1, (4,)), action_space, [16], "tanh")
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p))
+        obs = torch.randn(9, 4)
+        actions, values, log_prob = model.act(obs, with_log_prob=True)
+        dist, value = model(obs)
+        assert model.act(obs)[2] is None  # not computed unless asked
+    assert torch.allclose(log_prob, dist.log_prob(actions), atol=1e-5)
+    assert torch.allclose(values, value)

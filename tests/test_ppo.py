@@ -109,3 +109,29 @@ def test_a2c_logs_explained_variance(tmp_path: Path) -> None:
     run(make_cfg("total_steps=1000", "log.every_steps=200", "log.progress=false"), tmp_path)
     values = [v for _, v in scalars(tmp_path)["losses/explained_variance"]]
     assert values and all(v <= 1.0 for v in values)
+
+
+@pytest.mark.parametrize("env", ["cartpole", "halfcheetah"])
+def test_stored_log_probs_are_the_acting_policys(tmp_path: Path, monkeypatch, env: str) -> None:
+    """Before PPO's first step the ratio is 1: the old log-probs (stored while acting, or for
+    running observation statistics recomputed) match a fresh evaluation of the same valid
+    (obs, action) pairs, in the same order."""
+    if env == "halfcheetah":
+        pytest.importorskip("mujoco")
+    import acexp.trainers.ppo as ppo
+
+    pairs = []
+    original = ppo.clipped_surrogate_loss
+    monkeypatch.setattr(
+        ppo,
+        "clipped_surrogate_loss",
+        lambda new, old, *a: pairs.append((new, old)) or original(new, old, *a),
+    )
+    cfg = make_cfg(
+        "algo=ppo", f"env={env}", "algo.n_steps=64", "total_steps=500", "log.progress=false"
+    )
+    run(cfg, out_dir=tmp_path)
+    new, old = pairs[0]
+    assert new.shape == old.shape and new.numel() > 0
+    assert torch.allclose(new.detach(), old, atol=1e-5)
+    assert not torch.allclose(*(p.detach() for p in pairs[-1]), atol=1e-5)  # later, it moved

@@ -23,14 +23,30 @@ class ActorCritic(nn.Module):
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         return self(obs)[1]
 
-    def act(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """A sampled action and the value, for collecting rollouts (no distribution object)."""
+    def act(
+        self, obs: torch.Tensor, with_log_prob: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(sampled action, value, its log-prob or None) for collecting rollouts.
+
+        No distribution object is built: acting is the hot path of A2C on small envs.
+        """
+        raise NotImplementedError
+
+    def evaluate_actions(
+        self, obs: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(log pi(a|s), entropy, V(s)) for training: the numbers of `forward`, built cheaper."""
         raise NotImplementedError
 
     def observe(self, obs: torch.Tensor) -> None:
         """Update running observation statistics (env.obs_norm=running) with a collected batch."""
-        if isinstance(self.obs_norm, RunningNormalizer):
+        if self.has_running_obs_norm:
             self.obs_norm.update(obs)
+
+    @property
+    def has_running_obs_norm(self) -> bool:
+        """Whether the input statistics move while a rollout is collected."""
+        return isinstance(self.obs_norm, RunningNormalizer)
 
     def actor_parameters(self) -> list[nn.Parameter]:
         raise NotImplementedError
@@ -65,9 +81,19 @@ class SharedActorCritic(ActorCritic):
         features = self.trunk(self.obs_norm(obs))
         return self.actor_head(features), self.critic_head(features).squeeze(-1)
 
-    def act(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def act(
+        self, obs: torch.Tensor, with_log_prob: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         features = self.trunk(self.obs_norm(obs))
-        return self.actor_head.sample(features), self.critic_head(features).squeeze(-1)
+        action, log_prob = self.actor_head.sample(features, with_log_prob)
+        return action, self.critic_head(features).squeeze(-1), log_prob
+
+    def evaluate_actions(
+        self, obs: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        features = self.trunk(self.obs_norm(obs))
+        log_prob, entropy = self.actor_head.evaluate(features, actions)
+        return log_prob, entropy, self.critic_head(features).squeeze(-1)
 
     def actor_parameters(self) -> list[nn.Parameter]:
         # The trunk is stepped once per update, by the actor optimizer, with the gradient
@@ -109,10 +135,19 @@ class UnsharedActorCritic(ActorCritic):
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         return self.critic_head(self.critic(self.obs_norm(obs))).squeeze(-1)
 
-    def act(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def act(
+        self, obs: torch.Tensor, with_log_prob: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         obs = self.obs_norm(obs)
-        action = self.actor_head.sample(self.actor(obs))
-        return action, self.critic_head(self.critic(obs)).squeeze(-1)
+        action, log_prob = self.actor_head.sample(self.actor(obs), with_log_prob)
+        return action, self.critic_head(self.critic(obs)).squeeze(-1), log_prob
+
+    def evaluate_actions(
+        self, obs: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        obs = self.obs_norm(obs)
+        log_prob, entropy = self.actor_head.evaluate(self.actor(obs), actions)
+        return log_prob, entropy, self.critic_head(self.critic(obs)).squeeze(-1)
 
     def actor_parameters(self) -> list[nn.Parameter]:
         return [*self.actor.parameters(), *self.actor_head.parameters()]

@@ -1,9 +1,13 @@
 """Diagonal Gaussian policy head for Box action spaces."""
 
+import math
+
 import gymnasium as gym
 import torch
 from torch import nn
 from torch.distributions import Distribution, Independent, Normal
+
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
 class GaussianHead(nn.Module):
@@ -25,6 +29,25 @@ class GaussianHead(nn.Module):
         std = self.log_std.exp().reshape(self.shape).expand_as(mean)
         return Independent(Normal(mean, std), len(self.shape))
 
-    def sample(self, features: torch.Tensor) -> torch.Tensor:
-        """An action for acting (the same as `self(features).sample()`)."""
-        return self(features).sample()
+    def evaluate(
+        self, features: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """log pi(a) and the entropy, as `self(features)` gives them, with fewer autograd nodes."""
+        mean = self.mean(features).reshape(-1, *self.shape)
+        log_std = self.log_std.reshape(self.shape)
+        z = (actions - mean) * torch.exp(-log_std)
+        log_prob = (-0.5 * z.square() - log_std - HALF_LOG_2PI).flatten(1).sum(-1)
+        entropy = (0.5 + HALF_LOG_2PI + log_std).sum().expand(mean.shape[0])
+        return log_prob, entropy
+
+    def sample(
+        self, features: torch.Tensor, with_log_prob: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """An action mean + std * noise (as `self(features).sample()`); its log-prob if asked."""
+        mean = self.mean(features).reshape(-1, *self.shape)
+        log_std = self.log_std.reshape(self.shape)
+        noise = torch.randn_like(mean)
+        action = mean + log_std.exp() * noise
+        if not with_log_prob:
+            return action, None
+        return action, (-0.5 * noise.square() - log_std - HALF_LOG_2PI).flatten(1).sum(-1)

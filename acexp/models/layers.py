@@ -1,8 +1,12 @@
 """Building blocks chosen from the observation and action spaces (SPEC B)."""
 
+import itertools
+from collections.abc import Callable
+
 import gymnasium as gym
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Categorical, Distribution
 
@@ -11,25 +15,40 @@ from acexp.models.cnn import NatureCNN
 from acexp.models.gaussian import GaussianHead
 from acexp.normalization import is_image
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU}
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": F.relu,
+    "tanh": torch.tanh,
+    "elu": F.elu,
+}
 
 # Argument validation costs more than the sampling itself at these sizes.
 Distribution.set_default_validate_args(False)
 
 
-def activation(name: str) -> type[nn.Module]:
+def activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
     if name not in ACTIVATIONS:
         raise ConfigError(f"unknown activation '{name}'; known: {', '.join(ACTIVATIONS)}")
     return ACTIVATIONS[name]
 
 
-def mlp(in_dim: int, hidden_sizes: list[int], act: str) -> tuple[nn.Sequential, int]:
-    """Linear + activation layers; returns the module and its output width."""
-    layers: list[nn.Module] = []
-    for size in hidden_sizes:
-        layers += [nn.Linear(in_dim, size), activation(act)()]
-        in_dim = size
-    return nn.Sequential(*layers), in_dim
+class MLP(nn.Module):
+    """Linear layers, each followed by the activation, computed in one module call.
+
+    At RL sizes (a batch of 16, width 64) a module call costs as much as its arithmetic, so
+    the layers are applied functionally rather than as a Sequential of Linear and Tanh.
+    """
+
+    def __init__(self, in_dim: int, hidden_sizes: list[int], act: str) -> None:
+        super().__init__()
+        self.activation = activation(act)
+        sizes = [in_dim, *hidden_sizes]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
+        self.out_dim = sizes[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = self.activation(F.linear(x, layer.weight, layer.bias))
+        return x
 
 
 class OneHot(nn.Module):
@@ -76,14 +95,27 @@ class CategoricalHead(nn.Module):
     def forward(self, features: torch.Tensor) -> Distribution:
         return Categorical(logits=self.logits(features))
 
-    def sample(self, features: torch.Tensor) -> torch.Tensor:
-        """An action for acting, by the Gumbel-max trick: argmax(logits + Gumbel noise).
+    def evaluate(
+        self, features: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """log pi(a) and the entropy, as `self(features)` gives them, with fewer autograd nodes."""
+        log_p = self.logits(features).log_softmax(-1)
+        log_prob = log_p.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+        return log_prob, -(log_p.exp() * log_p).sum(-1)
+
+    def sample(
+        self, features: torch.Tensor, with_log_prob: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """An action by the Gumbel-max trick, argmax(logits + Gumbel noise); its log-prob if asked.
 
         The same distribution as `self(features).sample()`, at about half the cost, because
         no normalised Categorical is built on the acting path.
         """
         logits = self.logits(features)
-        return (logits - torch.empty_like(logits).exponential_().log()).argmax(-1)
+        action = (logits - torch.empty_like(logits).exponential_().log()).argmax(-1)
+        if not with_log_prob:
+            return action, None
+        return action, logits.log_softmax(-1).gather(-1, action.unsqueeze(-1)).squeeze(-1)
 
 
 def make_policy_head(space: gym.Space, in_dim: int, log_std_init: float = 0.0) -> nn.Module:
@@ -98,8 +130,8 @@ def make_policy_head(space: gym.Space, in_dim: int, log_std_init: float = 0.0) -
 def tower(space: gym.Space, hidden_sizes: list[int], act: str) -> tuple[nn.Sequential, int]:
     """Encoder for the observation space followed by an MLP; returns it and its output width."""
     encoder, width = make_encoder(space)
-    body, width = mlp(width, hidden_sizes, act)
-    return nn.Sequential(encoder, body), width
+    body = MLP(width, hidden_sizes, act)
+    return nn.Sequential(encoder, body), body.out_dim
 
 
 def orthogonal_init(model: nn.Module, policy_head: nn.Module, value_head: nn.Module) -> None:
@@ -107,5 +139,7 @@ def orthogonal_init(model: nn.Module, policy_head: nn.Module, value_head: nn.Mod
     for module, gain in ((model, 2**0.5), (policy_head, 0.01), (value_head, 1.0)):
         for layer in module.modules():
             if isinstance(layer, nn.Linear | nn.Conv2d):
-                nn.init.orthogonal_(layer.weight, gain)
+                # via a contiguous copy: orthogonal_ cannot view channels-last conv weights
+                with torch.no_grad():
+                    layer.weight.copy_(nn.init.orthogonal_(torch.empty(layer.weight.shape), gain))
                 nn.init.zeros_(layer.bias)

@@ -22,6 +22,9 @@ from acexp.trainers.base import Trainer
 
 @register_trainer("a2c")
 class A2CTrainer(Trainer):
+    # Whether rollouts store log pi(a|s) of the acting policy (PPO's ratio denominator).
+    stores_log_probs = False
+
     def make_envs(self) -> tuple[gym.Space, gym.Space]:
         self.envs = make_vector_env(self.cfg.env, self.algo.num_envs, self.cfg.seed)
         return self.envs.single_observation_space, self.envs.single_action_space
@@ -40,6 +43,7 @@ class A2CTrainer(Trainer):
         self.obs = torch.from_numpy(np.zeros(shape + obs_space.shape, dtype=obs_space.dtype))
         self.actions = torch.from_numpy(np.zeros(shape + act_space.shape, dtype=act_space.dtype))
         self.values = torch.zeros(shape)
+        self.log_probs = torch.zeros(shape)
         self.rewards = np.zeros(shape, dtype=np.float32)
         self.terminated = np.zeros(shape, dtype=bool)
         self.done = np.zeros(shape, dtype=bool)
@@ -53,11 +57,13 @@ class A2CTrainer(Trainer):
         for t in range(self.algo.n_steps):
             obs = torch.from_numpy(next_obs)
             self.model.observe(obs)  # running observation statistics, when env.obs_norm=running
-            action, value = self.model.act(obs.to(self.device))
+            action, value, log_prob = self.model.act(obs.to(self.device), self.stores_log_probs)
             action = action.cpu()
             self.obs[t] = obs
             self.actions[t] = action
             self.values[t] = value
+            if log_prob is not None:
+                self.log_probs[t] = log_prob
             self.valid[t] = ~prev_done
             next_obs, reward, terminated, truncated, info = self.envs.step(action.numpy())
             prev_done = terminated | truncated
@@ -126,11 +132,11 @@ class A2CTrainer(Trainer):
         returns = returns.flatten()[keep].to(self.device)
         if self.algo.normalize_advantage:
             advantages = normalize(advantages)
-        dist, values = self.model(obs)
+        log_prob, entropy, values = self.model.evaluate_actions(obs, actions)
         losses = {
-            "actor": actor_loss(dist.log_prob(actions), advantages),
+            "actor": actor_loss(log_prob, advantages),
             "critic": critic_loss(values, returns, self.algo.critic_loss),
-            "entropy": dist.entropy().mean(),
+            "entropy": entropy.mean(),
         }
         if self.logger.due(self.env_steps):  # a diagnostic: computed only when it is written
             losses["explained_variance"] = explained_variance(values.detach(), returns)

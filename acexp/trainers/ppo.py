@@ -22,6 +22,10 @@ from acexp.trainers.a2c import A2CTrainer
 class PPOTrainer(A2CTrainer):
     def __init__(self, cfg: DictConfig, out_dir: Path) -> None:
         super().__init__(cfg, out_dir)
+        # The log-probs taken while acting are the old policy's, so no forward pass over the
+        # rollout is needed; except when running observation statistics moved during the
+        # rollout: then they are recomputed with the new statistics, so the ratio starts at 1.
+        self.stores_log_probs = not self.model.has_running_obs_norm
         self.initial_lrs = [
             [group["lr"] for group in named.optimizer.param_groups] for named in self.optimizers
         ]
@@ -45,21 +49,24 @@ class PPOTrainer(A2CTrainer):
         advantages = advantages.flatten()[keep].to(self.device)
         returns = returns.flatten()[keep].to(self.device)
         old_values = self.values.flatten()[keep].to(self.device)
-        with torch.no_grad():  # the policy that collected the rollout (unchanged since)
-            old_log_probs = self.model(obs)[0].log_prob(actions)
+        if self.stores_log_probs:
+            old_log_probs = self.log_probs.flatten()[keep].to(self.device)
+        else:
+            with torch.no_grad():
+                old_log_probs = self.model.evaluate_actions(obs, actions)[0]
 
         for _ in range(algo.n_epochs):
             order = torch.randperm(obs.shape[0], device=self.device)
             for idx in order.tensor_split(min(algo.num_minibatches, obs.shape[0])):
-                dist, values = self.model(obs[idx])
+                log_prob, entropy, values = self.model.evaluate_actions(obs[idx], actions[idx])
                 adv = normalize(advantages[idx]) if algo.normalize_advantage else advantages[idx]
                 actor, approx_kl, clipfrac = clipped_surrogate_loss(
-                    dist.log_prob(actions[idx]), old_log_probs[idx], adv, algo.clip_range
+                    log_prob, old_log_probs[idx], adv, algo.clip_range
                 )
                 critic = clipped_value_loss(
                     values, old_values[idx], returns[idx], algo.clip_range_vf
                 )
-                entropy = dist.entropy().mean()
+                entropy = entropy.mean()
                 loss = total_loss(actor, critic, entropy, algo.vf_coef, algo.ent_coef)
                 grad_norms = apply_update(loss, self.optimizers, self.max_grad_norm)
             if algo.target_kl is not None and float(approx_kl) > algo.target_kl:
