@@ -75,11 +75,12 @@ class RunLogger:
         self,
         step: int,
         losses: dict[str, torch.Tensor],
-        grad_norms: dict[str, torch.Tensor],
+        grad_norms: dict[str, tuple[float, float]],
         lrs: dict[str, float],
         running_return: float | None,
     ) -> None:
-        """Loss, gradient-norm, learning-rate, running-return and SPS scalars, when `due(step)`."""
+        """Loss, gradient-norm (before, after clipping), learning-rate, running-return and SPS
+        scalars, when `due(step)`."""
         self.next_log_step = step + self.every_steps
         if running_return is not None:
             self.writer.add_scalar("charts/running_return", running_return, step)
@@ -87,7 +88,7 @@ class RunLogger:
             self.writer.add_scalar(f"losses/{name}", float(value), step)
         for opt, pair in grad_norms.items():
             suffix = "" if opt == "joint" else f"_{opt}"
-            before, after = pair.tolist()
+            before, after = pair
             self.writer.add_scalar(f"train/grad_norm_before_clip{suffix}", before, step)
             self.writer.add_scalar(f"train/grad_norm_after_clip{suffix}", after, step)
         for opt, lr in lrs.items():

@@ -70,8 +70,8 @@ def apply_update(
 ) -> dict[str, torch.Tensor]:
     """Backpropagate once, clip each optimizer's gradients by global norm, step.
 
-    Returns the gradient norm of each optimizer before and after clipping, as tensors so
-    that the caller decides when to pay for a host sync.
+    Returns each optimizer's gradient norm before clipping, as a tensor, so that the caller
+    decides when to pay for a host sync (`norm_after_clipping` gives the norm after).
     """
     for named in optimizers:
         named.optimizer.zero_grad(set_to_none=True)
@@ -79,15 +79,19 @@ def apply_update(
     norms: dict[str, torch.Tensor] = {}
     for named in optimizers:
         if max_grad_norm:
-            before = nn.utils.clip_grad_norm_(named.params, max_grad_norm)
-            # clip_grad_norm_ scales by max_norm / (norm + 1e-6) when that is below one.
-            after = before * torch.clamp(max_grad_norm / (before + 1e-6), max=1.0)
+            norms[named.name] = nn.utils.clip_grad_norm_(named.params, max_grad_norm)
         else:
-            before = nn.utils.get_total_norm([p.grad for p in named.params if p.grad is not None])
-            after = before
-        norms[named.name] = torch.stack((before, after))
+            grads = [p.grad for p in named.params if p.grad is not None]
+            norms[named.name] = nn.utils.get_total_norm(grads)
         named.optimizer.step()
     return norms
+
+
+def norm_after_clipping(norm: float, max_grad_norm: float | None) -> float:
+    """The gradient norm after clip_grad_norm_, which scales by max / (norm + 1e-6) if below 1."""
+    if not max_grad_norm:
+        return norm
+    return norm * min(max_grad_norm / (norm + 1e-6), 1.0)
 
 
 def learning_rates(optimizers: list[NamedOptimizer]) -> dict[str, float]:

@@ -5,22 +5,24 @@ import torch
 
 def clipped_surrogate_loss(
     log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantage: torch.Tensor, clip_range: float
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """PPO's policy loss mean(max(-A r, -A clip(r, 1-e, 1+e))), r = pi/pi_old.
-
-    Also returns the approximate KL(old || new) estimate mean((r - 1) - log r) (Schulman's
-    k3, as in CleanRL) and the fraction of samples whose ratio was clipped, both detached.
-    """
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """PPO's policy loss mean(max(-A r, -A clip(r, 1-e, 1+e))), r = pi/pi_old; and log r."""
     log_ratio = log_prob - old_log_prob
     ratio = log_ratio.exp()
     advantage = advantage.detach()
     unclipped = -advantage * ratio
     clipped = -advantage * torch.clamp(ratio, 1 - clip_range, 1 + clip_range)
-    loss = torch.max(unclipped, clipped).mean()
-    with torch.no_grad():
-        approx_kl = ((ratio - 1) - log_ratio).mean()
-        clipfrac = ((ratio - 1).abs() > clip_range).float().mean()
-    return loss, approx_kl, clipfrac
+    return torch.max(unclipped, clipped).mean(), log_ratio
+
+
+@torch.no_grad()
+def policy_shift(log_ratio: torch.Tensor, clip_range: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """How far the policy moved: the approximate KL(old || new), mean((r - 1) - log r)
+    (Schulman's k3, as in CleanRL), and the fraction of ratios outside the clip range."""
+    ratio = log_ratio.exp()
+    approx_kl = ((ratio - 1) - log_ratio).mean()
+    clipfrac = ((ratio - 1).abs() > clip_range).float().mean()
+    return approx_kl, clipfrac
 
 
 def clipped_value_loss(

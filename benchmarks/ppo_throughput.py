@@ -27,6 +27,7 @@ SETTINGS = {
             "algo.n_epochs=10",
             "optim.name=adam",
             "optim.lr=3e-4",
+            "env.obs_norm=none",  # SB3's reference has no VecNormalize
         ],
     ),
     "pong": (
@@ -60,6 +61,7 @@ def main() -> None:
             *overrides,
             f"algo.num_envs={NUM_ENVS}",
             "env.vectorization=sync",
+            "algo.anneal_lr=false",  # SB3's reference holds its learning rate constant
             "stop_on_solve=false",
             f"total_steps={args.steps}",
         )["sps"]

@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from acexp.ppo_losses import clipped_surrogate_loss, clipped_value_loss, explained_variance
+from acexp.ppo_losses import (
+    clipped_surrogate_loss,
+    clipped_value_loss,
+    explained_variance,
+    policy_shift,
+)
 from acexp.run import run
 from tests.conftest import make_cfg
 from tests.test_cli import acexp, scalars
@@ -19,9 +24,10 @@ ADVANTAGES = [1.0, 1.0, -1.0, -2.0]
 def test_clipped_surrogate_by_hand() -> None:
     old = torch.tensor([-1.0, -2.0, -0.5, -1.5])
     log_prob = (old + torch.tensor(RATIOS).log()).requires_grad_()
-    loss, approx_kl, clipfrac = clipped_surrogate_loss(
+    loss, log_ratio = clipped_surrogate_loss(
         log_prob, old, torch.tensor(ADVANTAGES), clip_range=0.2
     )
+    approx_kl, clipfrac = policy_shift(log_ratio, clip_range=0.2)
     # per sample max(-A r, -A clip(r, 0.8, 1.2)):
     #   r=1.5, A=1: max(-1.5, -1.2) = -1.2    r=0.5, A=1: max(-0.5, -0.8) = -0.5
     #   r=1.0, A=-1: 1.0                      r=1.1, A=-2: max(2.2, 2.2) = 2.2

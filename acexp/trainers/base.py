@@ -15,7 +15,7 @@ from acexp.errors import NonFiniteError
 from acexp.logger import RunLogger
 from acexp.losses import total_loss
 from acexp.models import ActorCritic
-from acexp.optim import apply_update, build_optimizers, learning_rates
+from acexp.optim import apply_update, build_optimizers, learning_rates, norm_after_clipping
 from acexp.registry import MODELS
 from acexp.state import rng_state, set_rng_state
 from acexp.tracking import EpisodeStats
@@ -126,7 +126,11 @@ class Trainer(ABC):
             self.check_parameters()
             lrs = learning_rates(self.optimizers)
             running = self.stats.running_return
-            self.logger.update(self.env_steps, losses, grad_norms, lrs, running)
+            norms = {}
+            for name, norm in grad_norms.items():
+                before = float(norm)
+                norms[name] = (before, norm_after_clipping(before, self.max_grad_norm))
+            self.logger.update(self.env_steps, losses, norms, lrs, running)
         self.logger.progress(self.env_steps, self.stats.running_return, self.sps())
 
     def check_finite(self, losses: dict[str, torch.Tensor]) -> None:

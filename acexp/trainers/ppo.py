@@ -13,7 +13,12 @@ from omegaconf import DictConfig
 
 from acexp.losses import normalize, total_loss
 from acexp.optim import apply_update
-from acexp.ppo_losses import clipped_surrogate_loss, clipped_value_loss, explained_variance
+from acexp.ppo_losses import (
+    clipped_surrogate_loss,
+    clipped_value_loss,
+    explained_variance,
+    policy_shift,
+)
 from acexp.registry import register_trainer
 from acexp.trainers.a2c import A2CTrainer
 
@@ -60,7 +65,7 @@ class PPOTrainer(A2CTrainer):
             for idx in order.tensor_split(min(algo.num_minibatches, obs.shape[0])):
                 log_prob, entropy, values = self.model.evaluate_actions(obs[idx], actions[idx])
                 adv = normalize(advantages[idx]) if algo.normalize_advantage else advantages[idx]
-                actor, approx_kl, clipfrac = clipped_surrogate_loss(
+                actor, log_ratio = clipped_surrogate_loss(
                     log_prob, old_log_probs[idx], adv, algo.clip_range
                 )
                 critic = clipped_value_loss(
@@ -69,6 +74,8 @@ class PPOTrainer(A2CTrainer):
                 entropy = entropy.mean()
                 loss = total_loss(actor, critic, entropy, algo.vf_coef, algo.ent_coef)
                 grad_norms = apply_update(loss, self.optimizers, self.max_grad_norm)
+            # on the epoch's last minibatch: what early stopping and the logs read (CleanRL)
+            approx_kl, clipfrac = policy_shift(log_ratio, algo.clip_range)
             if algo.target_kl is not None and float(approx_kl) > algo.target_kl:
                 break  # the policy moved too far from the one that collected the data
 
