@@ -6,14 +6,16 @@ cores), the rollout and minibatch sizes of sb3_reference.PPO_THROUGHPUT_DEFAULTS
 - Pong: Atari preprocessing + 4-frame stack, Nature CNN shared by actor and critic,
   n_steps 128, minibatch 256, 4 epochs.
 
-    python -m benchmarks.ppo_throughput [--steps 16384] [--envs halfcheetah pong]
+    python -m benchmarks.ppo_throughput [--steps N] [--repeats 3] [--envs halfcheetah pong]
 """
 
 import argparse
+import statistics
 
 from benchmarks.common import run_acexp
 
 NUM_ENVS = 8
+DEFAULT_STEPS = {"halfcheetah": 16_384, "pong": 8_192}
 SETTINGS = {
     "halfcheetah": (
         "HalfCheetah-v5",
@@ -47,28 +49,37 @@ SETTINGS = {
 }
 
 
+def acexp_sps(name: str, steps: int) -> float:
+    _, overrides = SETTINGS[name]
+    return run_acexp(
+        "algo=ppo",
+        *overrides,
+        f"algo.num_envs={NUM_ENVS}",
+        "algo.anneal_lr=false",  # SB3's reference holds its learning rate constant
+        "stop_on_solve=false",
+        f"total_steps={steps}",
+    )["sps"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=16_384)
+    parser.add_argument("--steps", type=int, help="per run (default: 16384, Pong 8192)")
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--envs", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     args = parser.parse_args()
     from benchmarks.sb3_reference import sb3_ppo_throughput
 
     for name in args.envs:
-        env_id, overrides = SETTINGS[name]
-        ours = run_acexp(
-            "algo=ppo",
-            *overrides,
-            f"algo.num_envs={NUM_ENVS}",
-            "env.vectorization=sync",
-            "algo.anneal_lr=false",  # SB3's reference holds its learning rate constant
-            "stop_on_solve=false",
-            f"total_steps={args.steps}",
-        )["sps"]
-        sb3 = sb3_ppo_throughput(env_id, args.steps, num_envs=NUM_ENVS)["sps"]
+        env_id = SETTINGS[name][0]
+        steps = args.steps or DEFAULT_STEPS[name]
+        ours, sb3 = [], []
+        for _ in range(args.repeats):  # interleaved, so machine load hits both alike
+            ours.append(acexp_sps(name, steps))
+            sb3.append(sb3_ppo_throughput(env_id, steps, num_envs=NUM_ENVS)["sps"])
+        ours_sps, sb3_sps = statistics.median(ours), statistics.median(sb3)
         print(
-            f"{env_id:22} acexp {ours:8,.0f} SPS   SB3 {sb3:8,.0f} SPS   "
-            f"ratio {ours / sb3:5.2f} x (target >= 1.5)",
+            f"{env_id:22} acexp {ours_sps:8,.0f} SPS   SB3 {sb3_sps:8,.0f} SPS   "
+            f"ratio {ours_sps / sb3_sps:5.2f} x (target >= 1.5; medians of {args.repeats})",
             flush=True,
         )
 
