@@ -34,8 +34,13 @@ def total_loss(
     vf_coef: float = 1.0,
     ent_coef: float = 0.01,
 ) -> torch.Tensor:
-    """actor + vf_coef * critic - ent_coef * entropy: the entropy bonus is subtracted."""
-    return actor + vf_coef * critic - ent_coef * entropy
+    """actor + vf_coef * critic - ent_coef * entropy: the entropy bonus is subtracted.
+
+    With ent_coef 0 the entropy term is left out of the graph: the same gradient, fewer
+    autograd nodes on the hot path of PPO's many small minibatch steps.
+    """
+    loss = actor + vf_coef * critic
+    return loss - ent_coef * entropy if ent_coef else loss
 
 
 def discounted_returns(rewards: torch.Tensor, gamma: float) -> torch.Tensor:

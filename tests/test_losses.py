@@ -38,6 +38,11 @@ def test_critic_losses_by_hand() -> None:
 def test_total_loss_subtracts_the_entropy_bonus() -> None:
     total = total_loss(torch.tensor(1.0), torch.tensor(2.0), torch.tensor(0.7), 0.5, 0.01)
     assert total.item() == pytest.approx(1.0 + 1.0 - 0.007)
+    entropy = torch.tensor(0.7, requires_grad=True)
+    total_loss(
+        torch.tensor(1.0, requires_grad=True), torch.tensor(2.0), entropy, 0.5, 0.0
+    ).backward()
+    assert entropy.grad is None  # ent_coef 0: the entropy is not part of the loss at all
 
 
 def test_discounted_returns_by_hand() -> None:

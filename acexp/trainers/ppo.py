@@ -60,17 +60,20 @@ class PPOTrainer(A2CTrainer):
             with torch.no_grad():
                 old_log_probs = self.model.evaluate_actions(obs, actions)[0]
 
+        rollout = (obs, actions, advantages, returns, old_values, old_log_probs)
         for _ in range(algo.n_epochs):
+            # One shuffle per epoch, then minibatches are contiguous slices (views, no copies).
             order = torch.randperm(obs.shape[0], device=self.device)
-            for idx in order.tensor_split(min(algo.num_minibatches, obs.shape[0])):
-                log_prob, entropy, values = self.model.evaluate_actions(obs[idx], actions[idx])
-                adv = normalize(advantages[idx]) if algo.normalize_advantage else advantages[idx]
-                actor, log_ratio = clipped_surrogate_loss(
-                    log_prob, old_log_probs[idx], adv, algo.clip_range
-                )
-                critic = clipped_value_loss(
-                    values, old_values[idx], returns[idx], algo.clip_range_vf
-                )
+            shuffled = [tensor[order] for tensor in rollout]
+            splits = min(algo.num_minibatches, obs.shape[0])
+            for batch_obs, batch_actions, adv, ret, old_v, old_lp in zip(
+                *(tensor.tensor_split(splits) for tensor in shuffled), strict=True
+            ):
+                log_prob, entropy, values = self.model.evaluate_actions(batch_obs, batch_actions)
+                if algo.normalize_advantage:
+                    adv = normalize(adv)
+                actor, log_ratio = clipped_surrogate_loss(log_prob, old_lp, adv, algo.clip_range)
+                critic = clipped_value_loss(values, old_v, ret, algo.clip_range_vf)
                 entropy = entropy.mean()
                 loss = total_loss(actor, critic, entropy, algo.vf_coef, algo.ent_coef)
                 grad_norms = apply_update(loss, self.optimizers, self.max_grad_norm)
