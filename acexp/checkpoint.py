@@ -51,6 +51,15 @@ class UnsafeCheckpointError(CheckpointError):
     """A checkpoint that carries pickled objects (code) rather than tensors and containers."""
 
 
+def load_weights(model: torch.nn.Module, weights: dict, source: Path) -> None:
+    """`model.load_state_dict(weights)`, failing in one line when they do not fit the model."""
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split())[:300]
+        raise CheckpointError(f"{source} does not fit this run's model: {detail}") from None
+
+
 def load_checkpoint(path: Path) -> dict:
     """One checkpoint; raises CheckpointError naming the file and what is wrong with it."""
     try:

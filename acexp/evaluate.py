@@ -16,12 +16,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 import acexp.components  # noqa: F401  (fills the registries)
-from acexp.checkpoint import latest_checkpoint, load_checkpoint, load_torch, save_json
+from acexp.checkpoint import latest_checkpoint, load_checkpoint, load_torch, load_weights, save_json
 from acexp.envs import make_env
 from acexp.errors import ConfigError, MissingExtraError
 from acexp.evaluation import play_episodes
 from acexp.models import ActorCritic
 from acexp.trainers.base import build_model
+from acexp.validate import validate
 
 
 def load_policy(
@@ -40,7 +41,7 @@ def load_policy(
             raise ConfigError(f"{run_dir} has neither model.pt nor a readable checkpoint")
         source, weights = found[0], found[1]["model"]
     model = build_model(cfg, env.observation_space, env.action_space)
-    model.load_state_dict(weights)
+    load_weights(model, weights, source)
     return model.eval(), source
 
 
@@ -48,7 +49,9 @@ def run_config(run_dir: Path) -> DictConfig:
     path = run_dir / ".hydra" / "config.yaml"
     if not path.is_file():
         raise ConfigError(f"{run_dir} is not a run directory (no .hydra/config.yaml)")
-    return OmegaConf.load(path)
+    cfg = OmegaConf.load(path)
+    validate(cfg)  # e.g. a run saved by an older acexp, whose config lacks newer keys
+    return cfg
 
 
 def make_eval_env(cfg: DictConfig, seed: int, video_dir: Path | None) -> gym.Env:

@@ -99,11 +99,24 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "objective": _one_of(list(OBJECTIVES)),
 }
 
+# Keys every run reads, whatever its trainer; a saved run from an older acexp may lack some.
+REQUIRED = [
+    "seed", "total_steps", "device", "torch_threads", "stop_on_solve", "env.id", "arch.name",
+    "arch.hidden_sizes", "arch.activation", "arch.init", "optim.mode", "optim.name",
+    "algo.name", "log.every_steps", "checkpoint.every_steps", "checkpoint.keep",
+]  # fmt: skip
+
 _MISSING = object()
 
 
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError naming the first bad key, its value and what is allowed."""
+    for key in REQUIRED:
+        if OmegaConf.select(cfg, key, default=_MISSING) is _MISSING:
+            raise ConfigError(
+                f"{key} is missing from the config (a run saved by an older acexp lacks the "
+                "keys added since; start it again with this version)"
+            )
     for key, (check, allowed) in RULES.items():
         try:
             value = OmegaConf.select(cfg, key, default=_MISSING, throw_on_missing=True)

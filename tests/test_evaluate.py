@@ -99,3 +99,42 @@ def test_video_without_moviepy_names_the_extra(
     monkeypatch.setitem(sys.modules, "moviepy", None)  # makes `import moviepy` fail
     with pytest.raises(MissingExtraError, match=r"pip install 'acexp\[video\]'"):
         evaluate(run_dir, episodes=1, video=True)
+
+
+def test_weights_saved_in_the_old_sequential_layout_still_load(run_dir: Path, tmp_path) -> None:
+    """Runs written before the MLP module stored Sequential(Linear, act, ...) keys: body.0, .2"""
+    weights = torch.load(run_dir / "model.pt", weights_only=True)
+    old = {}
+    for key, value in weights.items():
+        head, sep, rest = key.partition(".layers.")
+        if sep:
+            index, name = rest.split(".")
+            key = f"{head}.{2 * int(index)}.{name}"
+        old[key] = value
+    assert old.keys() != weights.keys()
+    legacy = tmp_path / "legacy"
+    (legacy / ".hydra").mkdir(parents=True)
+    (legacy / ".hydra" / "config.yaml").write_text((run_dir / ".hydra/config.yaml").read_text())
+    torch.save(old, legacy / "model.pt")
+    assert (
+        evaluate(legacy, episodes=1, seed=3)["returns"]
+        == evaluate(run_dir, episodes=1, seed=3)["returns"]
+    )
+
+
+def test_weights_of_another_model_fail_in_one_line(run_dir: Path, tmp_path) -> None:
+    other = tmp_path / "other"
+    (other / ".hydra").mkdir(parents=True)
+    (other / ".hydra" / "config.yaml").write_text((run_dir / ".hydra/config.yaml").read_text())
+    torch.save({"something.else": torch.zeros(3)}, other / "model.pt")
+    result = subprocess.run(
+        [sys.executable, "-m", "acexp.evaluate", str(other), "--episodes", "1"],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "model.pt does not fit this run's model" in lines[0]
+    assert "Traceback" not in result.stderr

@@ -3,11 +3,12 @@
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from acexp.cli_checks import check_overrides, single_runs
 from acexp.errors import ConfigError
 from acexp.resume import resume_argv
-from tests.conftest import acexp
+from tests.conftest import acexp, make_cfg
 
 # (overrides, a fragment the one-line message must contain)
 BAD = [
@@ -106,3 +107,16 @@ def test_no_metrics_json_when_a_run_fails_validation(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         run(make_cfg("algo.n_steps=0"), tmp_path)
     assert not (tmp_path / "metrics.json").exists()
+
+
+def test_a_saved_config_missing_a_newer_key_fails_in_one_line(tmp_path: Path) -> None:
+    cfg = OmegaConf.to_container(make_cfg())
+    del cfg["arch"]["init"]  # as in a run saved before arch.init existed
+    (tmp_path / ".hydra").mkdir()
+    OmegaConf.save(cfg, tmp_path / ".hydra" / "config.yaml")
+    result = acexp(str(tmp_path), cwd=tmp_path, module="acexp.evaluate")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "acexp.evaluate: error: arch.init is missing from the config (a run saved by an older "
+        "acexp lacks the keys added since; start it again with this version)"
+    ]

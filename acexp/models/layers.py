@@ -50,6 +50,15 @@ class MLP(nn.Module):
             x = self.activation(F.linear(x, layer.weight, layer.bias))
         return x
 
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        # Runs saved before acexp 0.2 hold Sequential(Linear, act, Linear, act, ...) keys.
+        for i in range(len(self.layers)):
+            for name in ("weight", "bias"):
+                if f"{prefix}{2 * i}.{name}" in state_dict:
+                    value = state_dict.pop(f"{prefix}{2 * i}.{name}")
+                    state_dict[f"{prefix}layers.{i}.{name}"] = value
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
 
 class OneHot(nn.Module):
     """Encodes a Discrete observation (an integer) as a one-hot float vector."""

@@ -9,7 +9,7 @@ import gymnasium as gym
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from acexp.checkpoint import save_checkpoint
+from acexp.checkpoint import load_weights, save_checkpoint
 from acexp.envs import reward_threshold
 from acexp.errors import NonFiniteError
 from acexp.logger import RunLogger
@@ -167,7 +167,7 @@ class Trainer(ABC):
 
     def load_state_dict(self, state: dict) -> None:
         """Continue from a checkpoint written by `state_dict()` of a trainer of the same config."""
-        self.model.load_state_dict(state["model"])
+        load_weights(self.model, state["model"], Path(state.get("path", "the checkpoint")))
         for named in self.optimizers:
             named.optimizer.load_state_dict(state["optimizers"][named.name])
         self.env_steps = state["env_steps"]
