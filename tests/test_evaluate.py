@@ -16,7 +16,7 @@ from acexp.evaluate import evaluate
 from acexp.evaluation import play_episodes
 from acexp.models import ActorCritic
 from acexp.run import run
-from tests.conftest import ROOT, make_cfg
+from tests.conftest import ROOT, acexp, make_cfg
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +101,14 @@ def test_video_without_moviepy_names_the_extra(
         evaluate(run_dir, episodes=1, video=True)
 
 
+def run_with_weights(run_dir: Path, dest: Path, weights: dict) -> Path:
+    """A copy of the trained run's config with other weights in its model.pt."""
+    (dest / ".hydra").mkdir(parents=True)
+    (dest / ".hydra" / "config.yaml").write_text((run_dir / ".hydra/config.yaml").read_text())
+    torch.save(weights, dest / "model.pt")
+    return dest
+
+
 def test_weights_saved_in_the_old_sequential_layout_still_load(run_dir: Path, tmp_path) -> None:
     """Runs written before the MLP module stored Sequential(Linear, act, ...) keys: body.0, .2"""
     weights = torch.load(run_dir / "model.pt", weights_only=True)
@@ -112,10 +120,7 @@ def test_weights_saved_in_the_old_sequential_layout_still_load(run_dir: Path, tm
             key = f"{head}.{2 * int(index)}.{name}"
         old[key] = value
     assert old.keys() != weights.keys()
-    legacy = tmp_path / "legacy"
-    (legacy / ".hydra").mkdir(parents=True)
-    (legacy / ".hydra" / "config.yaml").write_text((run_dir / ".hydra/config.yaml").read_text())
-    torch.save(old, legacy / "model.pt")
+    legacy = run_with_weights(run_dir, tmp_path / "legacy", old)
     assert (
         evaluate(legacy, episodes=1, seed=3)["returns"]
         == evaluate(run_dir, episodes=1, seed=3)["returns"]
@@ -123,17 +128,8 @@ def test_weights_saved_in_the_old_sequential_layout_still_load(run_dir: Path, tm
 
 
 def test_weights_of_another_model_fail_in_one_line(run_dir: Path, tmp_path) -> None:
-    other = tmp_path / "other"
-    (other / ".hydra").mkdir(parents=True)
-    (other / ".hydra" / "config.yaml").write_text((run_dir / ".hydra/config.yaml").read_text())
-    torch.save({"something.else": torch.zeros(3)}, other / "model.pt")
-    result = subprocess.run(
-        [sys.executable, "-m", "acexp.evaluate", str(other), "--episodes", "1"],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    other = run_with_weights(run_dir, tmp_path / "other", {"something.else": torch.zeros(3)})
+    result = acexp(str(other), "--episodes", "1", cwd=tmp_path, module="acexp.evaluate")
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "model.pt does not fit this run's model" in lines[0]
