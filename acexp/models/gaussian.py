@@ -10,6 +10,11 @@ from torch.distributions import Distribution, Independent, Normal
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
+def standard_log_prob(z: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """log N(a; mean, std) summed over the action dims, given z = (a - mean) / std."""
+    return (-0.5 * z.square() - log_std - HALF_LOG_2PI).flatten(1).sum(-1)
+
+
 class GaussianHead(nn.Module):
     """A mean from the features and a state-independent log std parameter (PPO, SB3, CleanRL).
 
@@ -35,8 +40,7 @@ class GaussianHead(nn.Module):
         """log pi(a) and the entropy, as `self(features)` gives them, with fewer autograd nodes."""
         mean = self.mean(features).reshape(-1, *self.shape)
         log_std = self.log_std.reshape(self.shape)
-        z = (actions - mean) * torch.exp(-log_std)
-        log_prob = (-0.5 * z.square() - log_std - HALF_LOG_2PI).flatten(1).sum(-1)
+        log_prob = standard_log_prob((actions - mean) * torch.exp(-log_std), log_std)
         entropy = (0.5 + HALF_LOG_2PI + log_std).sum().expand(mean.shape[0])
         return log_prob, entropy
 
@@ -50,4 +54,4 @@ class GaussianHead(nn.Module):
         action = mean + log_std.exp() * noise
         if not with_log_prob:
             return action, None
-        return action, (-0.5 * noise.square() - log_std - HALF_LOG_2PI).flatten(1).sum(-1)
+        return action, standard_log_prob(noise, log_std)

@@ -109,8 +109,7 @@ class CategoricalHead(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """log pi(a) and the entropy, as `self(features)` gives them, with fewer autograd nodes."""
         log_p = self.logits(features).log_softmax(-1)
-        log_prob = log_p.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
-        return log_prob, -(log_p.exp() * log_p).sum(-1)
+        return _pick(log_p, actions), -(log_p.exp() * log_p).sum(-1)
 
     def sample(
         self, features: torch.Tensor, with_log_prob: bool = False
@@ -124,7 +123,12 @@ class CategoricalHead(nn.Module):
         action = (logits - torch.empty_like(logits).exponential_().log()).argmax(-1)
         if not with_log_prob:
             return action, None
-        return action, logits.log_softmax(-1).gather(-1, action.unsqueeze(-1)).squeeze(-1)
+        return action, _pick(logits.log_softmax(-1), action)
+
+
+def _pick(log_p: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """log_p[i, actions[i]]: each row's log-probability of its action."""
+    return log_p.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
 
 
 def make_policy_head(space: gym.Space, in_dim: int, log_std_init: float = 0.0) -> nn.Module:
