@@ -7,6 +7,7 @@ cores), the rollout and minibatch sizes of sb3_reference.PPO_THROUGHPUT_DEFAULTS
   n_steps 128, minibatch 256, 4 epochs.
 
     python -m benchmarks.ppo_throughput [--steps N] [--repeats 3] [--envs halfcheetah pong]
+                                        [--vectorization sync|async]
 """
 
 import argparse
@@ -49,12 +50,13 @@ SETTINGS = {
 }
 
 
-def acexp_sps(name: str, steps: int) -> float:
+def acexp_sps(name: str, steps: int, vectorization: str = "sync") -> float:
     _, overrides = SETTINGS[name]
     return run_acexp(
         "algo=ppo",
         *overrides,
         f"algo.num_envs={NUM_ENVS}",
+        f"env.vectorization={vectorization}",
         "algo.anneal_lr=false",  # SB3's reference holds its learning rate constant
         "stop_on_solve=false",
         f"total_steps={steps}",
@@ -66,6 +68,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="per run (default: 16384, Pong 8192)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--envs", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument(
+        "--vectorization", choices=["sync", "async"], default="sync", help="acexp's vector envs"
+    )
     args = parser.parse_args()
     from benchmarks.sb3_reference import sb3_ppo_throughput
 
@@ -74,7 +79,7 @@ def main() -> None:
         steps = args.steps or DEFAULT_STEPS[name]
         ours, sb3 = [], []
         for _ in range(args.repeats):  # interleaved, so machine load hits both alike
-            ours.append(acexp_sps(name, steps))
+            ours.append(acexp_sps(name, steps, args.vectorization))
             sb3.append(sb3_ppo_throughput(env_id, steps, num_envs=NUM_ENVS)["sps"])
         ours_sps, sb3_sps = statistics.median(ours), statistics.median(sb3)
         print(

@@ -1,0 +1,86 @@
+"""Where a benchmark configuration spends its time: milliseconds per rollout, by phase.
+
+Runs one configuration of `throughput` (A2C on CartPole) or `ppo_throughput` (HalfCheetah,
+Pong) with timers around the environment step, acting, the training forward pass, the backward
+pass, gradient clipping and the rest of each update. A timer costs about a microsecond a call.
+
+    python -m benchmarks.breakdown {a2c,halfcheetah,pong} [--steps N]
+"""
+
+import argparse
+import collections
+import functools
+import time
+from collections.abc import Callable
+
+import torch
+
+import acexp.optim
+import acexp.trainers.base
+import acexp.trainers.ppo
+from acexp.envs import EpisodeReturns
+from acexp.models import SharedActorCritic, UnsharedActorCritic
+from acexp.trainers.a2c import A2CTrainer
+from benchmarks.common import run_acexp
+
+SECONDS: collections.Counter[str] = collections.Counter()
+CALLS: collections.Counter[str] = collections.Counter()
+
+
+def timed(label: str, function: Callable) -> Callable:
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        start = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            SECONDS[label] += time.perf_counter() - start
+            CALLS[label] += 1
+
+    return wrapper
+
+
+def instrument() -> None:
+    EpisodeReturns.step = timed("env step", EpisodeReturns.step)
+    for model in (SharedActorCritic, UnsharedActorCritic):
+        model.act = timed("acting", model.act)
+        model.evaluate_actions = timed("training forward", model.evaluate_actions)
+    torch.Tensor.backward = timed("backward", torch.Tensor.backward)
+    torch.nn.utils.clip_grad_norm_ = timed("clipping", torch.nn.utils.clip_grad_norm_)
+    update = timed("update", acexp.optim.apply_update)
+    for module in (acexp.trainers.base, acexp.trainers.ppo):  # they import it by name
+        module.apply_update = update
+    A2CTrainer.collect = timed("collect", A2CTrainer.collect)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("config", choices=["a2c", "halfcheetah", "pong"])
+    parser.add_argument("--steps", type=int, help="default: 200000, 16384, 4096 (pong)")
+    args = parser.parse_args()
+    instrument()
+    if args.config == "a2c":
+        from benchmarks.throughput import EQUAL
+
+        sps = run_acexp(*EQUAL, f"total_steps={args.steps or 200_000}")["sps"]
+    else:
+        from benchmarks.ppo_throughput import acexp_sps
+
+        sps = acexp_sps(args.config, args.steps or (4_096 if args.config == "pong" else 16_384))
+    s, rollouts = SECONDS, CALLS["collect"]
+    rows = {
+        "env step": s["env step"],
+        "acting": s["acting"],
+        "rest of collection": s["collect"] - s["env step"] - s["acting"],
+        "training forward": s["training forward"],
+        "backward": s["backward"],
+        "gradient clipping": s["clipping"],
+        "optimizer step, zero_grad": s["update"] - s["backward"] - s["clipping"],
+    }
+    print(f"{args.config}: {sps:,.0f} SPS; milliseconds per rollout ({rollouts} rollouts):")
+    for name, seconds in rows.items():
+        print(f"  {name:28} {1000 * seconds / rollouts:8.1f}")
+
+
+if __name__ == "__main__":
+    main()
