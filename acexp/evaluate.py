@@ -26,10 +26,11 @@ from acexp.validate import validate
 
 
 def load_policy(
-    run_dir: Path, checkpoint: Path | None, env: gym.Env, device: str = "cpu"
+    run_dir: Path, cfg: DictConfig, checkpoint: Path | None, env: gym.Env, device: str = "cpu"
 ) -> tuple[ActorCritic, Path]:
-    """The run's model for `env`'s spaces with trained weights, and the file they came from."""
-    cfg = run_config(run_dir)
+    """The run's model (`cfg`: its saved config) for `env`'s spaces with trained weights, and
+    the file they came from."""
+    cfg = cfg.copy()
     cfg.device = device
     if checkpoint is not None:
         source, weights = checkpoint, load_checkpoint(checkpoint)["model"]
@@ -89,7 +90,7 @@ def evaluate(
     torch.manual_seed(seed)
     env = make_eval_env(cfg, seed, run_dir / "videos" if video else None)
     try:
-        model, source = load_policy(run_dir, checkpoint, env)
+        model, source = load_policy(run_dir, cfg, checkpoint, env)
         returns = play_episodes(model, env, episodes, deterministic, seed)
     finally:
         env.close()
