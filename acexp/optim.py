@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from acexp.errors import ConfigError
+from acexp.flat_params import FlatParameters
 from acexp.models import ActorCritic
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
@@ -25,43 +26,58 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 
 @dataclass
 class NamedOptimizer:
-    """An optimizer with its name (joint, actor, critic) and the parameters it clips and steps."""
+    """An optimizer with its name (joint, actor, critic) and the parameters it clips and steps.
+
+    The optimizer steps `flat.flat`, one buffer holding all of `params` (see flat_params).
+    """
 
     name: str
     optimizer: torch.optim.Optimizer
-    params: list[nn.Parameter]
+    flat: FlatParameters
+
+    @property
+    def params(self) -> list[nn.Parameter]:
+        return self.flat.params
+
+    def load_state_dict(self, state: dict) -> None:
+        """Load optimizer state, also as saved per parameter by earlier acexp."""
+        (group,) = state["param_groups"]
+        if len(group["params"]) > 1:
+            per_param = [state["state"][i] for i in group["params"] if i in state["state"]]
+            flat_state = {0: self.flat.flatten_state(per_param)} if per_param else {}
+            state = {"state": flat_state, "param_groups": [{**group, "params": [0]}]}
+        self.optimizer.load_state_dict(state)
 
 
 def _make(
-    name: str, params: list[nn.Parameter], lr: float, cfg: DictConfig
-) -> torch.optim.Optimizer:
-    if name not in OPTIMIZERS:
-        raise ConfigError(f"optim.name='{name}' is not known; known: {', '.join(OPTIMIZERS)}")
+    name: str, kind: str, params: list[nn.Parameter], lr: float, cfg: DictConfig
+) -> NamedOptimizer:
+    """The optimizer `kind` with cfg's settings over `params`, moved into one flat buffer."""
+    if kind not in OPTIMIZERS:
+        raise ConfigError(f"optim.name='{kind}' is not known; known: {', '.join(OPTIMIZERS)}")
     kwargs: dict = {"lr": lr}
-    if name == "adam":
+    if kind == "adam":
         # The fused kernel steps about 3x faster than foreach on small CPU models.
         kwargs.update(eps=float(cfg.eps), fused=True)
-    elif name == "rmsprop":
+    elif kind == "rmsprop":
         kwargs.update(eps=float(cfg.eps), alpha=float(cfg.get("alpha", 0.99)), foreach=True)
     else:
         kwargs.update(momentum=float(cfg.get("momentum", 0.0)), foreach=True)
-    return OPTIMIZERS[name](params, **kwargs)
+    flat = FlatParameters(params)
+    return NamedOptimizer(name, OPTIMIZERS[kind]([flat.flat], **kwargs), flat)
 
 
 def build_optimizers(model: ActorCritic, cfg: DictConfig) -> list[NamedOptimizer]:
     """One optimizer (mode joint) or an actor and a critic optimizer (mode separate)."""
     if cfg.mode == "joint":
         params = list(model.parameters())
-        return [NamedOptimizer("joint", _make(cfg.name, params, float(cfg.lr), cfg), params)]
+        return [_make("joint", cfg.name, params, float(cfg.lr), cfg)]
     if cfg.mode == "separate":
         groups = {
             "actor": (model.actor_parameters(), float(cfg.actor_lr)),
             "critic": (model.critic_parameters(), float(cfg.critic_lr)),
         }
-        return [
-            NamedOptimizer(name, _make(cfg.name, params, lr, cfg), params)
-            for name, (params, lr) in groups.items()
-        ]
+        return [_make(name, cfg.name, params, lr, cfg) for name, (params, lr) in groups.items()]
     raise ConfigError(f"optim.mode='{cfg.mode}' is not known; known: joint, separate")
 
 
@@ -74,15 +90,15 @@ def apply_update(
     decides when to pay for a host sync (`norm_after_clipping` gives the norm after).
     """
     for named in optimizers:
-        named.optimizer.zero_grad(set_to_none=True)
+        named.flat.zero_grad()
     loss.backward()
     norms: dict[str, torch.Tensor] = {}
     for named in optimizers:
-        if max_grad_norm:
-            norms[named.name] = nn.utils.clip_grad_norm_(named.params, max_grad_norm)
-        else:
-            grads = [p.grad for p in named.params if p.grad is not None]
-            norms[named.name] = nn.utils.get_total_norm(grads)
+        grad = named.flat.grad  # every parameter's gradient, in one tensor
+        norm = torch.linalg.vector_norm(grad)
+        if max_grad_norm:  # as clip_grad_norm_: scale by max / (norm + 1e-6) when below 1
+            grad.mul_((max_grad_norm / (norm + 1e-6)).clamp_(max=1.0))
+        norms[named.name] = norm
         named.optimizer.step()
     return norms
 

@@ -2,7 +2,8 @@
 
 Runs one configuration of `throughput` (A2C on CartPole) or `ppo_throughput` (HalfCheetah,
 Pong) with timers around the environment step, acting, the training forward pass, the backward
-pass, gradient clipping and the rest of each update. A timer costs about a microsecond a call.
+pass and the rest of each update (zeroing, clipping, the optimizer step). A timer costs about
+a microsecond a call.
 
     python -m benchmarks.breakdown {a2c,halfcheetah,pong} [--steps N]
 """
@@ -46,7 +47,6 @@ def instrument() -> None:
         model.act = timed("acting", model.act)
         model.evaluate_actions = timed("training forward", model.evaluate_actions)
     torch.Tensor.backward = timed("backward", torch.Tensor.backward)
-    torch.nn.utils.clip_grad_norm_ = timed("clipping", torch.nn.utils.clip_grad_norm_)
     update = timed("update", acexp.optim.apply_update)
     for module in (acexp.trainers.base, acexp.trainers.ppo):  # they import it by name
         module.apply_update = update
@@ -74,8 +74,7 @@ def main() -> None:
         "rest of collection": s["collect"] - s["env step"] - s["acting"],
         "training forward": s["training forward"],
         "backward": s["backward"],
-        "gradient clipping": s["clipping"],
-        "optimizer step, zero_grad": s["update"] - s["backward"] - s["clipping"],
+        "zero_grad, clipping, step": s["update"] - s["backward"],
     }
     print(f"{args.config}: {sps:,.0f} SPS; milliseconds per rollout ({rollouts} rollouts):")
     for name, seconds in rows.items():

@@ -1,5 +1,7 @@
 """Joint vs separate optimizers move exactly the expected parameters; clipping is logged."""
 
+import copy
+
 import gymnasium as gym
 import pytest
 import torch
@@ -103,3 +105,104 @@ def test_norm_after_clipping_by_hand() -> None:
     assert norm_after_clipping(2.0, 0.5) == pytest.approx(0.5, rel=1e-5)
     assert norm_after_clipping(0.25, 0.5) == 0.25  # below the cap: unchanged
     assert norm_after_clipping(3.0, None) == 3.0
+
+
+def adam_cfg(mode: str) -> OmegaConf:
+    cfg = optim_cfg(mode, max_grad_norm=0.5)
+    cfg.name, cfg.lr, cfg.actor_lr, cfg.critic_lr = "adam", 1e-3, 1e-3, 2e-3
+    return cfg
+
+
+def reference_optimizers(model: torch.nn.Module, mode: str) -> list[torch.optim.Optimizer]:
+    """What acexp stepped before flat buffers: torch's Adam over the parameters one by one."""
+    if mode == "joint":
+        groups = [(list(model.parameters()), 1e-3)]
+    else:
+        groups = [(model.actor_parameters(), 1e-3), (model.critic_parameters(), 2e-3)]
+    return [torch.optim.Adam(params, lr=lr, eps=1e-5) for params, lr in groups]
+
+
+def a2c_like_loss(model: torch.nn.Module, step: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(step)
+    obs = torch.randn(16, 4, generator=generator)
+    actions = torch.randint(0, 2, (16,), generator=generator)
+    log_prob, entropy, value = model.evaluate_actions(obs, actions)
+    return -(log_prob * obs[:, 0]).mean() + (value - 3.0).pow(2).mean() - 0.01 * entropy.mean()
+
+
+@pytest.mark.parametrize("mode", ["joint", "separate"])
+def test_flat_buffers_step_as_torch_adam_with_clip_grad_norm(mode: str) -> None:
+    torch.manual_seed(0)
+    ours = SharedActorCritic(OBS, ACT, [16, 16], "tanh")
+    reference = SharedActorCritic(OBS, ACT, [16, 16], "tanh")
+    reference.load_state_dict(ours.state_dict())
+    optimizers = build_optimizers(ours, adam_cfg(mode))
+    torch_optimizers = reference_optimizers(reference, mode)
+    for step in range(20):
+        norms = apply_update(a2c_like_loss(ours, step), optimizers, 0.5)
+        for optimizer in torch_optimizers:
+            optimizer.zero_grad()
+        a2c_like_loss(reference, step).backward()
+        for optimizer, named in zip(torch_optimizers, optimizers, strict=True):
+            params = optimizer.param_groups[0]["params"]
+            norm = torch.nn.utils.clip_grad_norm_(params, 0.5)
+            assert norms[named.name].item() == pytest.approx(norm.item(), rel=1e-5)
+            optimizer.step()
+    for (name, p), q in zip(ours.named_parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_parameters_and_gradients_live_in_the_flat_buffers() -> None:
+    model = UnsharedActorCritic(OBS, ACT, [16], "relu")
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    (named,) = build_optimizers(model, optim_cfg("joint"))
+    for n, p in model.named_parameters():
+        assert torch.equal(p, before[n])  # moving them kept their values
+    flat = named.flat.flat
+    assert all(
+        p.untyped_storage().data_ptr() == flat.untyped_storage().data_ptr() for p in named.params
+    )
+    model.zero_grad(set_to_none=True)  # detaches the views; the next update reattaches them
+    _, value = model(torch.randn(8, 4))
+    apply_update(value.pow(2).mean(), [named], None)
+    grads = torch.cat([p.grad.flatten() for p in named.params])
+    assert grads.abs().sum() > 0
+    assert torch.equal(grads, named.flat.grad)  # SGD stepped exactly these gradients
+    flat_before = flat.detach().clone()
+    model.load_state_dict({n: torch.zeros_like(v) for n, v in model.state_dict().items()})
+    assert flat.abs().sum() == 0 < flat_before.abs().sum()  # loading weights writes the buffer
+
+
+def test_channels_last_weights_keep_their_layout() -> None:
+    from acexp.flat_params import FlatParameters
+
+    conv = torch.nn.Conv2d(4, 8, 3).to(memory_format=torch.channels_last)
+    weight = conv.weight.detach().clone()
+    flat = FlatParameters(list(conv.parameters()))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(conv.weight, weight)
+    conv(torch.randn(2, 4, 6, 6)).sum().backward()
+    assert conv.weight.grad.data_ptr() == flat.grad.data_ptr()
+
+
+def test_optimizer_state_saved_per_parameter_still_loads() -> None:
+    """Checkpoints of earlier acexp hold Adam moments per parameter: they resume the same."""
+    torch.manual_seed(0)
+    ours = UnsharedActorCritic(OBS, ACT, [16], "tanh")
+    reference = UnsharedActorCritic(OBS, ACT, [16], "tanh")
+    reference.load_state_dict(ours.state_dict())
+    (torch_adam,) = reference_optimizers(reference, "joint")
+    for step in range(3):
+        torch_adam.zero_grad()
+        a2c_like_loss(reference, step).backward()
+        torch_adam.step()
+    ours.load_state_dict(reference.state_dict())
+    (named,) = build_optimizers(ours, adam_cfg("joint"))
+    named.load_state_dict(copy.deepcopy(torch_adam.state_dict()))  # as if read from a file
+    for step in range(3, 6):
+        apply_update(a2c_like_loss(ours, step), [named], None)
+        torch_adam.zero_grad()
+        a2c_like_loss(reference, step).backward()
+        torch_adam.step()
+    for p, q in zip(ours.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)

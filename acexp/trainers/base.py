@@ -169,7 +169,7 @@ class Trainer(ABC):
         """Continue from a checkpoint written by `state_dict()` of a trainer of the same config."""
         load_weights(self.model, state["model"], Path(state.get("path", "the checkpoint")))
         for named in self.optimizers:
-            named.optimizer.load_state_dict(state["optimizers"][named.name])
+            named.load_state_dict(state["optimizers"][named.name])
         self.env_steps = state["env_steps"]
         self.next_checkpoint_step = state["next_checkpoint_step"]
         self.last_checkpoint_step = self.env_steps
