@@ -38,12 +38,12 @@ class A2CTrainer(Trainer):
         n_steps, n_envs = self.algo.n_steps, self.algo.num_envs
         obs_space, act_space = self.envs.single_observation_space, self.envs.single_action_space
         shape = (n_steps, n_envs)
-        # Observations and actions live in torch (the model reads them); per-step flags and
-        # rewards stay in numpy until the rollout ends, to avoid a conversion per step.
-        self.obs = torch.from_numpy(np.zeros(shape + obs_space.shape, dtype=obs_space.dtype))
-        self.actions = torch.from_numpy(np.zeros(shape + act_space.shape, dtype=act_space.dtype))
-        self.values = torch.zeros(shape)
-        self.log_probs = torch.zeros(shape)
+        # numpy: a row write costs a microsecond, a tensor's setitem several; the update reads
+        # the rollout through torch.from_numpy views of the same memory.
+        self.obs = np.zeros(shape + obs_space.shape, dtype=obs_space.dtype)
+        self.actions = np.zeros(shape + act_space.shape, dtype=act_space.dtype)
+        self.values = np.zeros(shape, dtype=np.float32)
+        self.log_probs = np.zeros(shape, dtype=np.float32)
         self.rewards = np.zeros(shape, dtype=np.float32)
         self.terminated = np.zeros(shape, dtype=bool)
         self.done = np.zeros(shape, dtype=bool)
@@ -58,14 +58,14 @@ class A2CTrainer(Trainer):
             obs = torch.from_numpy(next_obs)
             self.model.observe(obs)  # running observation statistics, when env.obs_norm=running
             action, value, log_prob = self.model.act(obs.to(self.device), self.stores_log_probs)
-            action = action.cpu()
-            self.obs[t] = obs
+            action = action.cpu().numpy()
+            self.obs[t] = next_obs
             self.actions[t] = action
-            self.values[t] = value
+            self.values[t] = value.cpu().numpy()
             if log_prob is not None:
-                self.log_probs[t] = log_prob
+                self.log_probs[t] = log_prob.cpu().numpy()
             self.valid[t] = ~prev_done
-            next_obs, reward, terminated, truncated, info = self.envs.step(action.numpy())
+            next_obs, reward, terminated, truncated, info = self.envs.step(action)
             prev_done = terminated | truncated
             self.rewards[t] = reward
             self.terminated[t] = terminated
@@ -85,10 +85,11 @@ class A2CTrainer(Trainer):
         self.stats.start_clock()
         while not self.finished():
             self.next_obs, self.prev_done, next_value = self.collect(self.next_obs, self.prev_done)
-            next_values = torch.cat((self.values[1:], next_value.unsqueeze(0)))
+            values = torch.from_numpy(self.values)
+            next_values = torch.cat((values[1:], next_value.unsqueeze(0)))
             advantages, returns = gae(
                 torch.from_numpy(self.rewards),
-                self.values,
+                values,
                 next_values,
                 torch.from_numpy(self.terminated),
                 torch.from_numpy(self.done),
@@ -126,8 +127,8 @@ class A2CTrainer(Trainer):
     def train(self, advantages: torch.Tensor, returns: torch.Tensor) -> None:
         """One gradient step on the valid transitions of the rollout."""
         keep = torch.from_numpy(self.valid).flatten()
-        obs = self.obs.flatten(0, 1)[keep].to(self.device)
-        actions = self.actions.flatten(0, 1)[keep].to(self.device)
+        obs = torch.from_numpy(self.obs).flatten(0, 1)[keep].to(self.device)
+        actions = torch.from_numpy(self.actions).flatten(0, 1)[keep].to(self.device)
         advantages = advantages.flatten()[keep].to(self.device)
         returns = returns.flatten()[keep].to(self.device)
         if self.algo.normalize_advantage:

@@ -49,13 +49,13 @@ class PPOTrainer(A2CTrainer):
         keep = torch.from_numpy(self.valid).flatten()
         if algo.anneal_lr:
             self.anneal_lr(int(keep.sum()))
-        obs = self.obs.flatten(0, 1)[keep].to(self.device)
-        actions = self.actions.flatten(0, 1)[keep].to(self.device)
+        obs = torch.from_numpy(self.obs).flatten(0, 1)[keep].to(self.device)
+        actions = torch.from_numpy(self.actions).flatten(0, 1)[keep].to(self.device)
         advantages = advantages.flatten()[keep].to(self.device)
         returns = returns.flatten()[keep].to(self.device)
-        old_values = self.values.flatten()[keep].to(self.device)
+        old_values = torch.from_numpy(self.values).flatten()[keep].to(self.device)
         if self.stores_log_probs:
-            old_log_probs = self.log_probs.flatten()[keep].to(self.device)
+            old_log_probs = torch.from_numpy(self.log_probs).flatten()[keep].to(self.device)
         else:
             with torch.no_grad():
                 old_log_probs = self.model.evaluate_actions(obs, actions)[0]
