@@ -64,31 +64,32 @@ def normalize(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
 
 
 def gae(
-    rewards: torch.Tensor,
-    values: torch.Tensor,
-    next_values: torch.Tensor,
-    terminated: torch.Tensor,
-    done: torch.Tensor,
+    rewards: np.ndarray | torch.Tensor,
+    values: np.ndarray | torch.Tensor,
+    next_values: np.ndarray | torch.Tensor,
+    terminated: np.ndarray | torch.Tensor,
+    done: np.ndarray | torch.Tensor,
     gamma: float,
     gae_lambda: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Generalised advantage estimation over a [T, N] rollout.
+    """Generalised advantage estimation over a [T, N] rollout (CPU arrays or tensors).
 
     `next_values[t]` is V(s_{t+1}) as observed after step t; when step t was truncated, that
     is the value of the episode's final observation, so truncation bootstraps while
     termination does not. `done[t]` (terminated or truncated) stops the recursion.
     With gae_lambda = 1 the advantages plus values are the n-step bootstrapped returns.
-    Returns (advantages, returns).
+    Returns (advantages, returns) as float32 tensors.
     """
-    not_terminated = 1.0 - terminated.to(values.dtype)
-    not_done = 1.0 - done.to(values.dtype)
-    deltas = (rewards + gamma * next_values * not_terminated - values).cpu().numpy()
-    decay = (gamma * gae_lambda * not_done).cpu().numpy()
-    # The backward recursion runs in numpy: per-step torch ops cost more than the arithmetic.
-    advantages_np = np.empty_like(deltas)
+    # numpy throughout: at rollout sizes per-op torch dispatch costs more than the arithmetic.
+    values = np.asarray(values, dtype=np.float32)
+    not_terminated = 1.0 - np.asarray(terminated, dtype=np.float32)
+    not_done = 1.0 - np.asarray(done, dtype=np.float32)
+    next_values = np.asarray(next_values, dtype=np.float32)
+    deltas = np.asarray(rewards, dtype=np.float32) + gamma * next_values * not_terminated - values
+    decay = gamma * gae_lambda * not_done
+    advantages = np.empty_like(deltas)
     last = np.zeros_like(deltas[0])
     for t in range(deltas.shape[0] - 1, -1, -1):
         last = deltas[t] + decay[t] * last
-        advantages_np[t] = last
-    advantages = torch.from_numpy(advantages_np).to(values.device)
-    return advantages, advantages + values
+        advantages[t] = last
+    return torch.from_numpy(advantages), torch.from_numpy(advantages + values)

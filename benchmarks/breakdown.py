@@ -51,6 +51,7 @@ def instrument() -> None:
     for module in (acexp.trainers.base, acexp.trainers.ppo):  # they import it by name
         module.apply_update = update
     A2CTrainer.collect = timed("collect", A2CTrainer.collect)
+    A2CTrainer.learn = timed("learn", A2CTrainer.learn)
 
 
 def main() -> None:
@@ -76,9 +77,10 @@ def main() -> None:
         "backward": s["backward"],
         "zero_grad, clipping, step": s["update"] - s["backward"],
     }
+    rows["other (GAE, batching, logs)"] = s["learn"] - sum(rows.values())
     print(f"{args.config}: {sps:,.0f} SPS; milliseconds per rollout ({rollouts} rollouts):")
     for name, seconds in rows.items():
-        print(f"  {name:28} {1000 * seconds / rollouts:8.1f}")
+        print(f"  {name:28} {1000 * seconds / rollouts:8.2f}")
 
 
 if __name__ == "__main__":

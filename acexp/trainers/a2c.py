@@ -52,7 +52,7 @@ class A2CTrainer(Trainer):
     @torch.inference_mode()
     def collect(
         self, next_obs: np.ndarray, prev_done: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Fill the rollout storage; return the next observation, done flags and V(next)."""
         for t in range(self.algo.n_steps):
             obs = torch.from_numpy(next_obs)
@@ -74,8 +74,8 @@ class A2CTrainer(Trainer):
             if "_episode" in info:
                 for i in np.flatnonzero(info["_episode"]):
                     self.end_episode(float(info["episode"]["r"][i]), int(info["episode"]["l"][i]))
-        next_value = self.model.value(torch.from_numpy(next_obs).to(self.device)).cpu()
-        return next_obs, prev_done, next_value
+        next_value = self.model.value(torch.from_numpy(next_obs).to(self.device))
+        return next_obs, prev_done, next_value.cpu().numpy()
 
     def learn(self) -> None:
         self._allocate()
@@ -85,14 +85,13 @@ class A2CTrainer(Trainer):
         self.stats.start_clock()
         while not self.finished():
             self.next_obs, self.prev_done, next_value = self.collect(self.next_obs, self.prev_done)
-            values = torch.from_numpy(self.values)
-            next_values = torch.cat((values[1:], next_value.unsqueeze(0)))
+            next_values = np.concatenate((self.values[1:], next_value[None]))
             advantages, returns = gae(
-                torch.from_numpy(self.rewards),
-                values,
+                self.rewards,
+                self.values,
                 next_values,
-                torch.from_numpy(self.terminated),
-                torch.from_numpy(self.done),
+                self.terminated,
+                self.done,
                 self.algo.gamma,
                 self.algo.gae_lambda,
             )
@@ -124,13 +123,20 @@ class A2CTrainer(Trainer):
             self.prev_done = np.zeros(self.algo.num_envs, dtype=bool)
             set_vector_env_state(self.envs, state["envs"], statistics_only=True)
 
+    def valid_batch(self, *rollout: np.ndarray | torch.Tensor) -> list[torch.Tensor]:
+        """Each [n_steps, num_envs, ...] rollout array as a [batch, ...] tensor of its valid
+        (non-reset) steps on the training device; views, not copies, when all are valid."""
+        tensors = [torch.as_tensor(array).flatten(0, 1) for array in rollout]
+        if not self.valid.all():
+            keep = torch.from_numpy(self.valid).flatten()
+            tensors = [tensor[keep] for tensor in tensors]
+        return [tensor.to(self.device) for tensor in tensors]
+
     def train(self, advantages: torch.Tensor, returns: torch.Tensor) -> None:
         """One gradient step on the valid transitions of the rollout."""
-        keep = torch.from_numpy(self.valid).flatten()
-        obs = torch.from_numpy(self.obs).flatten(0, 1)[keep].to(self.device)
-        actions = torch.from_numpy(self.actions).flatten(0, 1)[keep].to(self.device)
-        advantages = advantages.flatten()[keep].to(self.device)
-        returns = returns.flatten()[keep].to(self.device)
+        obs, actions, advantages, returns = self.valid_batch(
+            self.obs, self.actions, advantages, returns
+        )
         if self.algo.normalize_advantage:
             advantages = normalize(advantages)
         log_prob, entropy, values = self.model.evaluate_actions(obs, actions)

@@ -8,6 +8,7 @@ clipped value loss, linear learning-rate annealing and early stopping on approxi
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from omegaconf import DictConfig
 
@@ -46,17 +47,12 @@ class PPOTrainer(A2CTrainer):
     def train(self, advantages: torch.Tensor, returns: torch.Tensor) -> None:
         """Several clipped-surrogate epochs over the valid transitions of the rollout."""
         algo = self.algo
-        keep = torch.from_numpy(self.valid).flatten()
         if algo.anneal_lr:
-            self.anneal_lr(int(keep.sum()))
-        obs = torch.from_numpy(self.obs).flatten(0, 1)[keep].to(self.device)
-        actions = torch.from_numpy(self.actions).flatten(0, 1)[keep].to(self.device)
-        advantages = advantages.flatten()[keep].to(self.device)
-        returns = returns.flatten()[keep].to(self.device)
-        old_values = torch.from_numpy(self.values).flatten()[keep].to(self.device)
-        if self.stores_log_probs:
-            old_log_probs = torch.from_numpy(self.log_probs).flatten()[keep].to(self.device)
-        else:
+            self.anneal_lr(int(np.count_nonzero(self.valid)))
+        obs, actions, advantages, returns, old_values, old_log_probs = self.valid_batch(
+            self.obs, self.actions, advantages, returns, self.values, self.log_probs
+        )
+        if not self.stores_log_probs:
             with torch.no_grad():
                 old_log_probs = self.model.evaluate_actions(obs, actions)[0]
 
