@@ -60,7 +60,8 @@ class PPOTrainer(A2CTrainer):
         for _ in range(algo.n_epochs):
             # One shuffle per epoch, then minibatches are contiguous slices (views, no copies).
             order = torch.randperm(obs.shape[0], device=self.device)
-            shuffled = [tensor[order] for tensor in rollout]
+            # index_select: several times faster than tensor[order] on image batches
+            shuffled = [tensor.index_select(0, order) for tensor in rollout]
             splits = min(algo.num_minibatches, obs.shape[0])
             for batch_obs, batch_actions, adv, ret, old_v, old_lp in zip(
                 *(tensor.tensor_split(splits) for tensor in shuffled), strict=True
