@@ -34,7 +34,8 @@ class FlatParameters:
     """Moves `params` into one flat parameter (`flat`) whose `.grad` holds all their gradients.
 
     Backward accumulates into each parameter's `.grad`, a view of `flat.grad`, in place; so
-    gradients are zeroed with `zero_grad()`, never set to None.
+    gradients are zeroed with `zero_grad()`, never set to None. A parameter outside the loss's
+    graph therefore gets a zero gradient rather than none (every acexp loss reaches them all).
     """
 
     def __init__(self, params: list[nn.Parameter]) -> None:
