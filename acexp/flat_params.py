@@ -15,7 +15,8 @@ from torch import nn
 
 
 def _is_dense(tensor: torch.Tensor) -> bool:
-    """Whether the tensor's elements fill numel() consecutive slots (any dim order)."""
+    """Whether the tensor fills numel() consecutive slots: contiguous, or a channels-last
+    4-d conv weight (the layouts `_views` can lay out again)."""
     return tensor.is_contiguous() or (
         tensor.dim() == 4 and tensor.is_contiguous(memory_format=torch.channels_last)
     )
