@@ -21,6 +21,7 @@ import acexp.trainers.base
 import acexp.trainers.ppo
 from acexp.envs import EpisodeReturns
 from acexp.models import SharedActorCritic, UnsharedActorCritic
+from acexp.tracking import EpisodeStats
 from acexp.trainers.a2c import A2CTrainer
 from benchmarks.common import run_acexp
 
@@ -51,7 +52,19 @@ def instrument() -> None:
     for module in (acexp.trainers.base, acexp.trainers.ppo):  # they import it by name
         module.apply_update = update
     A2CTrainer.collect = timed("collect", A2CTrainer.collect)
-    A2CTrainer.learn = timed("learn", A2CTrainer.learn)
+    # The loop's time is the trainer's own clock: from start_clock (after the envs' first
+    # reset, which reloads Atari ROMs) to the end of learn().
+    start_clock, learn = EpisodeStats.start_clock, A2CTrainer.learn
+
+    def clock_started(stats: EpisodeStats) -> None:
+        start_clock(stats)
+        SECONDS["loop"] -= time.perf_counter()
+
+    def learned(trainer: A2CTrainer) -> None:
+        learn(trainer)
+        SECONDS["loop"] += time.perf_counter()
+
+    EpisodeStats.start_clock, A2CTrainer.learn = clock_started, learned
 
 
 def main() -> None:
@@ -77,7 +90,7 @@ def main() -> None:
         "backward": s["backward"],
         "zero_grad, clipping, step": s["update"] - s["backward"],
     }
-    rows["other (GAE, batching, logs)"] = s["learn"] - sum(rows.values())
+    rows["other (GAE, batching, logs)"] = s["loop"] - sum(rows.values())
     print(f"{args.config}: {sps:,.0f} SPS; milliseconds per rollout ({rollouts} rollouts):")
     for name, seconds in rows.items():
         print(f"  {name:28} {1000 * seconds / rollouts:8.2f}")
