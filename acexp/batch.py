@@ -1,0 +1,92 @@
+"""Which runs of a sweep can train together as one batch, and training them.
+
+Runs whose configs differ only in MEMBER_KEYS change no tensor shape and no control flow, so
+they can share one batched computation: every weight carries a leading member dimension, and
+each member keeps its own seed, scalars, statistics and run directory.
+"""
+
+import json
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from acexp.errors import ConfigError
+from acexp.validate import validate
+
+# Settings that may differ between the members of one batch: per-member scalars.
+MEMBER_KEYS = (
+    "seed",
+    "total_steps",
+    "stop_on_solve",
+    "objective",
+    "optim.lr",
+    "optim.actor_lr",
+    "optim.critic_lr",
+    "optim.max_grad_norm",
+    "algo.gamma",
+    "algo.gae_lambda",
+    "algo.ent_coef",
+    "algo.vf_coef",
+    "algo.clip_range",
+    "log.every_steps",
+    "log.console_every_seconds",
+    "log.progress",
+)
+
+
+def batch_key(cfg: DictConfig) -> str:
+    """What must be equal for runs to share a batch: the config without MEMBER_KEYS."""
+    container = OmegaConf.to_container(cfg, resolve=True)
+    for key in MEMBER_KEYS:
+        *parents, leaf = key.split(".")
+        node = container
+        for parent in parents:
+            node = node.get(parent, {})
+        node.pop(leaf, None)
+    return json.dumps(container, sort_keys=True, default=str)
+
+
+def group_batches(cfgs: list[DictConfig], max_size: int) -> list[list[int]]:
+    """Indices of `cfgs` grouped into batches of compatible runs, each at most `max_size`."""
+    groups: dict[str, list[int]] = {}
+    for index, cfg in enumerate(cfgs):
+        groups.setdefault(batch_key(cfg), []).append(index)
+    return [
+        members[start : start + max_size]
+        for members in groups.values()
+        for start in range(0, len(members), max_size)
+    ]
+
+
+def validate_members(cfgs: list[DictConfig], out_dirs: list[Path]) -> None:
+    """Validate every member before anything is built; the error names the job."""
+    for cfg, out_dir in zip(cfgs, out_dirs, strict=True):
+        try:
+            validate(cfg)
+        except ConfigError as exc:
+            raise ConfigError(f"job {Path(out_dir).name}: {exc}") from None
+        if cfg.get("resume"):
+            raise ConfigError(f"job {Path(out_dir).name}: resume= continues one run, not a batch")
+    keys = {batch_key(cfg) for cfg in cfgs}
+    if len(keys) > 1:
+        raise ConfigError(
+            f"these runs cannot share a batch: they differ in more than {', '.join(MEMBER_KEYS)}"
+        )
+
+
+def run_batch(cfgs: list[DictConfig], out_dirs: list[Path]) -> list[dict]:
+    """Train compatible runs as one batch; each member writes its own run directory.
+
+    Returns each member's metrics (as `metrics.json`); a member that failed has status
+    `failed` and its error, and the others go on.
+    """
+    from acexp.run import run  # run(cfg) is a batch of one
+
+    validate_members(cfgs, out_dirs)
+    results = []
+    for cfg, out_dir in zip(cfgs, out_dirs, strict=True):
+        try:
+            results.append(run(cfg, Path(out_dir)))
+        except Exception as exc:
+            results.append({"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+    return results
