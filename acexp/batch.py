@@ -11,6 +11,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from acexp.errors import ConfigError
+from acexp.run import train_members
 from acexp.validate import validate
 
 # Settings that may differ between the members of one batch: per-member scalars.
@@ -43,6 +44,9 @@ def batch_key(cfg: DictConfig) -> str:
         for parent in parents:
             node = node.get(parent, {})
         node.pop(leaf, None)
+    if container.get("algo", {}).get("target_kl") is not None:
+        # early stopping ends each run's epochs at its own time: such runs train alone
+        container["batch_of_one"] = str(id(cfg))
     return json.dumps(container, sort_keys=True, default=str)
 
 
@@ -77,16 +81,9 @@ def validate_members(cfgs: list[DictConfig], out_dirs: list[Path]) -> None:
 def run_batch(cfgs: list[DictConfig], out_dirs: list[Path]) -> list[dict]:
     """Train compatible runs as one batch; each member writes its own run directory.
 
-    Returns each member's metrics (as `metrics.json`); a member that failed has status
-    `failed` and its error, and the others go on.
+    Returns each member's metrics (as its `metrics.json`); a member that failed has status
+    `failed` and its error, and the others went on.
     """
-    from acexp.run import run  # run(cfg) is a batch of one
-
     validate_members(cfgs, out_dirs)
-    results = []
-    for cfg, out_dir in zip(cfgs, out_dirs, strict=True):
-        try:
-            results.append(run(cfg, Path(out_dir)))
-        except Exception as exc:
-            results.append({"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
-    return results
+    trainer = train_members(cfgs, [Path(d) for d in out_dirs])
+    return [dict(metrics or {"status": "failed"}) for metrics in trainer.results]

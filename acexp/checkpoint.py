@@ -52,9 +52,10 @@ class UnsafeCheckpointError(CheckpointError):
 
 
 def load_weights(model: torch.nn.Module, weights: dict, source: Path) -> None:
-    """`model.load_state_dict(weights)`, failing in one line when they do not fit the model."""
+    """A run's weights (`model.pt`, a checkpoint's "model") into a model of one member,
+    failing in one line when they do not fit it."""
     try:
-        model.load_state_dict(weights)
+        model.load_member_state_dict(0, weights)
     except RuntimeError as exc:
         detail = " ".join(str(exc).split())[:300]
         raise CheckpointError(f"{source} does not fit this run's model: {detail}") from None

@@ -5,6 +5,10 @@ clipping costs more than its arithmetic. With the parameters laid out in one buf
 optimizer steps one tensor and clipping scales one gradient: about 30 % off a PPO minibatch
 update on HalfCheetah (`python -m benchmarks.breakdown halfcheetah`).
 
+The buffer is member-major: [members, P], row k holding all of member k's parameters (see
+models/member_layers), so each member's gradient norm is one row's norm and its clipping
+scales one row.
+
 The parameters stay ordinary leaf `nn.Parameter`s with their own names and state_dict
 entries; only their storage moves. Loading weights copies into them in place, so the
 buffer follows.
@@ -22,17 +26,25 @@ def _is_dense(tensor: torch.Tensor) -> bool:
     )
 
 
-def _views(buffer: torch.Tensor, params: list[nn.Parameter]) -> list[torch.Tensor]:
-    """Views of `buffer` with each parameter's shape and strides (channels-last stays so)."""
+def _views(buffer: torch.Tensor, params: list[nn.Parameter], row: int) -> list[torch.Tensor]:
+    """Views of `buffer` with each parameter's shape; member k's slice of each parameter
+    lies in row k (`row` elements), with the member slice's own strides (channels-last
+    stays so)."""
     views, offset = [], 0
     for param in params:
-        views.append(buffer.as_strided(param.shape, param.stride(), offset))
-        offset += param.numel()
+        member = param[0]
+        views.append(
+            buffer.as_strided(
+                param.shape, (row, *member.stride()), buffer.storage_offset() + offset
+            )
+        )
+        offset += member.numel()
     return views
 
 
 class FlatParameters:
-    """Moves `params` into one flat parameter (`flat`) whose `.grad` holds all their gradients.
+    """Moves `params` (each [members, ...]) into one flat parameter (`flat`) whose `.grad`
+    holds all their gradients; `rows(tensor)` sees a flat tensor as [members, P].
 
     Backward accumulates into each parameter's `.grad`, a view of `flat.grad`, in place; so
     gradients are zeroed with `zero_grad()`, never set to None. A parameter outside the loss's
@@ -42,19 +54,28 @@ class FlatParameters:
     def __init__(self, params: list[nn.Parameter]) -> None:
         if len({(p.device, p.dtype) for p in params}) > 1:
             raise ValueError("flat parameters need one device and one dtype")
-        if not all(_is_dense(p) for p in params):
-            raise ValueError("flat parameters need dense (contiguous or channels-last) tensors")
+        if len({p.shape[0] for p in params}) > 1:
+            raise ValueError("flat parameters need the same leading member dimension")
+        if not all(_is_dense(p[0]) for p in params):
+            raise ValueError("flat parameters need dense (contiguous or channels-last) members")
         self.params = params
-        total = sum(p.numel() for p in params)
+        self.members = params[0].shape[0]
+        self.row = sum(p[0].numel() for p in params)
         template = params[0]
-        self.flat = nn.Parameter(torch.empty(total, device=template.device, dtype=template.dtype))
+        self.flat = nn.Parameter(
+            torch.empty(self.members * self.row, device=template.device, dtype=template.dtype)
+        )
         self.grad = torch.zeros_like(self.flat)
         with torch.no_grad():
-            for param, view in zip(params, _views(self.flat.data, params), strict=True):
+            for param, view in zip(params, _views(self.flat.data, params, self.row), strict=True):
                 view.copy_(param)
                 param.data = view
-        self.grad_views = _views(self.grad, params)
+        self.grad_views = _views(self.grad, params, self.row)
         self.zero_grad()
+
+    def rows(self, tensor: torch.Tensor) -> torch.Tensor:
+        """A flat tensor (the parameters, their gradient, an optimizer moment) as [members, P]."""
+        return tensor.view(self.members, self.row)
 
     def zero_grad(self) -> None:
         """Zero every gradient and (re)attach the views, in case something set one to None."""
@@ -71,11 +92,11 @@ class FlatParameters:
         """
         state = {}
         for key, first in per_param[0].items():
-            if not (torch.is_tensor(first) and first.shape == self.params[0].shape):
+            if not (torch.is_tensor(first) and first.numel() == self.params[0][0].numel() > 1):
                 state[key] = first
                 continue
             buffer = torch.empty_like(self.flat.data)
-            for view, entry in zip(_views(buffer, self.params), per_param, strict=True):
+            for view, entry in zip(_views(buffer, self.params, self.row), per_param, strict=True):
                 view.copy_(entry[key])
             state[key] = buffer
         return state

@@ -4,43 +4,74 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+Coef = float | torch.Tensor  # one value, or one per member ([members])
+
+
+def batch_mean(x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The mean over the last (batch) dimension, of the entries where `mask` is true.
+
+    Over [members, batch] this is one mean per member; with no mask, `x.mean(-1)`.
+    """
+    if mask is None:
+        return x.mean(-1)
+    return (x * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+
+
+def _reduce(x: torch.Tensor, reduction: str, mask: torch.Tensor | None) -> torch.Tensor:
+    if reduction == "sum":
+        return (x if mask is None else x * mask).sum(-1)
+    return batch_mean(x, mask)
+
 
 def actor_loss(
-    log_prob: torch.Tensor, advantage: torch.Tensor, reduction: str = "mean"
+    log_prob: torch.Tensor,
+    advantage: torch.Tensor,
+    reduction: str = "mean",
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Policy-gradient loss -(log_prob * advantage), averaged (SPEC A3) or summed (SPEC D).
+    """Policy-gradient loss -(log_prob * advantage), averaged (SPEC A3) or summed (SPEC D)
+    over the last dimension (per member), over the entries `mask` keeps.
 
     The advantage is detached: the actor loss never moves the critic.
     """
-    loss = -(log_prob * advantage.detach())
-    return loss.sum() if reduction == "sum" else loss.mean()
+    return _reduce(-(log_prob * advantage.detach()), reduction, mask)
 
 
 def critic_loss(
-    value: torch.Tensor, target: torch.Tensor, kind: str = "mse", reduction: str = "mean"
+    value: torch.Tensor,
+    target: torch.Tensor,
+    kind: str = "mse",
+    reduction: str = "mean",
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Value regression loss: "mse" (SPEC A3) or "smooth_l1" (the tutorial of SPEC D)."""
+    """Value regression loss: "mse" (SPEC A3) or "smooth_l1" (the tutorial of SPEC D),
+    reduced over the last dimension (per member), over the entries `mask` keeps."""
     if kind == "mse":
-        return F.mse_loss(value, target, reduction=reduction)
-    if kind == "smooth_l1":
-        return F.smooth_l1_loss(value, target, reduction=reduction)
-    raise ValueError(f"unknown critic loss '{kind}'; known: mse, smooth_l1")
+        error = F.mse_loss(value, target, reduction="none")
+    elif kind == "smooth_l1":
+        error = F.smooth_l1_loss(value, target, reduction="none")
+    else:
+        raise ValueError(f"unknown critic loss '{kind}'; known: mse, smooth_l1")
+    return _reduce(error, reduction, mask)
 
 
 def total_loss(
     actor: torch.Tensor,
     critic: torch.Tensor,
     entropy: torch.Tensor,
-    vf_coef: float = 1.0,
-    ent_coef: float = 0.01,
+    vf_coef: Coef = 1.0,
+    ent_coef: Coef = 0.01,
 ) -> torch.Tensor:
     """actor + vf_coef * critic - ent_coef * entropy: the entropy bonus is subtracted.
 
-    With ent_coef 0 the entropy term is left out of the graph: the same gradient, fewer
-    autograd nodes on the hot path of PPO's many small minibatch steps.
+    The coefficients are numbers or one per member. With ent_coef 0 (a number) the entropy
+    term is left out of the graph: the same gradient, fewer autograd nodes on the hot path of
+    PPO's many small minibatch steps.
     """
     loss = actor + vf_coef * critic
-    return loss - ent_coef * entropy if ent_coef else loss
+    if isinstance(ent_coef, float | int) and not ent_coef:
+        return loss
+    return loss - ent_coef * entropy
 
 
 def discounted_returns(rewards: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -53,14 +84,20 @@ def discounted_returns(rewards: torch.Tensor, gamma: float) -> torch.Tensor:
     return torch.tensor(returns[::-1], dtype=rewards.dtype)
 
 
-def normalize(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """(x - mean) / (std + eps), the tutorial's return normalisation (unbiased std).
+def normalize(x: torch.Tensor, eps: float = 1e-8, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """(x - mean) / (std + eps) over the last dimension (per member), the tutorial's return
+    normalisation (unbiased std); with `mask`, over the entries it keeps.
 
     A single element has no spread, so it is only centred (the tutorial would give NaN).
     """
-    if x.numel() < 2:
-        return x - x.mean()
-    return (x - x.mean()) / (x.std() + eps)
+    if mask is None:
+        if x.shape[-1] < 2:
+            return x - x.mean(-1, keepdim=True)
+        return (x - x.mean(-1, keepdim=True)) / (x.std(-1, keepdim=True) + eps)
+    count = mask.sum(-1, keepdim=True)
+    centred = (x - (x * mask).sum(-1, keepdim=True) / count.clamp(min=1)) * mask
+    var = centred.square().sum(-1, keepdim=True) / (count - 1).clamp(min=1)
+    return torch.where(count < 2, centred, centred / (var.sqrt() + eps))
 
 
 def gae(

@@ -41,47 +41,62 @@ def normalize_observation(obs: torch.Tensor, space: gym.Space) -> torch.Tensor:
 
 
 class BoundsNormalizer(nn.Module):
-    """`normalize_observation` with the bounds held as buffers (so `.to(device)` moves them)."""
+    """`normalize_observation` with the bounds held as per-member buffers (`.to(device)`
+    moves them; a member's run saves them in its model.pt)."""
 
-    def __init__(self, space: gym.spaces.Box) -> None:
+    def __init__(self, space: gym.spaces.Box, members: int = 1) -> None:
         super().__init__()
-        self.register_buffer("low", torch.as_tensor(space.low, dtype=torch.float32))
-        self.register_buffer("range", torch.as_tensor(space.high - space.low, dtype=torch.float32))
+        low = torch.as_tensor(space.low, dtype=torch.float32)
+        span = torch.as_tensor(space.high - space.low, dtype=torch.float32)
+        self.register_buffer("low", low.expand(members, *low.shape).clone())
+        self.register_buffer("range", span.expand(members, *span.shape).clone())
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return (obs.float() - self.low) / self.range
+        return (obs.float() - self.low.unsqueeze(1)) / self.range.unsqueeze(1)
 
 
 class RunningNormalizer(nn.Module):
     """(obs - mean) / sqrt(var + eps), clipped to +-clip; statistics as state-dict buffers.
 
-    The statistics change only through `update()`, which the trainer calls on each batch it
-    collects (Chan et al.'s parallel mean/variance, as gymnasium's NormalizeObservation).
+    Each member keeps its own statistics ([members, *shape]). They change only through
+    `update()`, which the trainer calls on each batch it collects (Chan et al.'s parallel
+    mean/variance, as gymnasium's NormalizeObservation).
     """
 
-    def __init__(self, shape: tuple[int, ...], eps: float = 1e-8, clip: float = 10.0) -> None:
+    def __init__(
+        self, shape: tuple[int, ...], eps: float = 1e-8, clip: float = 10.0, members: int = 1
+    ) -> None:
         super().__init__()
         self.eps, self.clip = eps, clip
-        self.register_buffer("mean", torch.zeros(shape, dtype=torch.float64))
-        self.register_buffer("var", torch.ones(shape, dtype=torch.float64))
-        self.register_buffer("count", torch.tensor(eps, dtype=torch.float64))
+        self.register_buffer("mean", torch.zeros((members, *shape), dtype=torch.float64))
+        self.register_buffer("var", torch.ones((members, *shape), dtype=torch.float64))
+        self.register_buffer("count", torch.full((members,), eps, dtype=torch.float64))
 
     @torch.no_grad()
-    def update(self, obs: torch.Tensor) -> None:
+    def update(self, obs: torch.Tensor, members: torch.Tensor | None = None) -> None:
+        """Fold in a batch [members, batch, *shape]; only the members marked in `members`
+        ([members] bool) when given."""
         batch = obs.to(self.mean.device, torch.float64)
-        batch_mean, batch_var, n = batch.mean(0), batch.var(0, unbiased=False), batch.shape[0]
-        delta, total = batch_mean - self.mean, self.count + n
-        m2 = self.var * self.count + batch_var * n + delta.square() * self.count * n / total
-        self.mean.add_(delta * n / total)
-        self.var.copy_(m2 / total)
-        self.count.copy_(total)
+        batch_mean, batch_var, n = batch.mean(1), batch.var(1, unbiased=False), batch.shape[1]
+        count = self.count.reshape(-1, *([1] * (batch_mean.dim() - 1)))
+        delta, total = batch_mean - self.mean, count + n
+        m2 = self.var * count + batch_var * n + delta.square() * count * n / total
+        mean, var, new_count = self.mean + delta * n / total, m2 / total, self.count + n
+        if members is not None:
+            keep = members.to(self.mean.device).reshape(count.shape)
+            mean, var = torch.where(keep, mean, self.mean), torch.where(keep, var, self.var)
+            new_count = torch.where(keep.flatten(), new_count, self.count)
+        self.mean.copy_(mean)
+        self.var.copy_(var)
+        self.count.copy_(new_count)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        scaled = (obs.to(torch.float64) - self.mean) / torch.sqrt(self.var + self.eps)
+        mean, var = self.mean.unsqueeze(1), self.var.unsqueeze(1)
+        scaled = (obs.to(torch.float64) - mean) / torch.sqrt(var + self.eps)
         return scaled.clamp(-self.clip, self.clip).float()
 
 
-def make_normalizer(space: gym.Space, mode: str) -> nn.Module:
+def make_normalizer(space: gym.Space, mode: str, members: int = 1) -> nn.Module:
     """The observation normaliser for `env.obs_norm`; Identity where there is nothing to do."""
     if mode not in OBS_NORMS:
         raise ConfigError(f"env.obs_norm='{mode}' is not known; known: {', '.join(OBS_NORMS)}")
@@ -93,5 +108,5 @@ def make_normalizer(space: gym.Space, mode: str) -> nn.Module:
                 f"env.obs_norm=bounds needs finite bounds, but the observation space is {space}; "
                 "use env.obs_norm=running"
             )
-        return BoundsNormalizer(space)
-    return RunningNormalizer(space.shape)
+        return BoundsNormalizer(space, members)
+    return RunningNormalizer(space.shape, members=members)

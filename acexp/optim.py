@@ -7,6 +7,8 @@ once; because the two parameter sets are disjoint, each optimizer sees exactly t
 of its own loss term, and a shared trunk (actor side) is stepped once per update.
 """
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -28,19 +30,68 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 class NamedOptimizer:
     """An optimizer with its name (joint, actor, critic) and the parameters it clips and steps.
 
-    The optimizer steps `flat.flat`, one buffer holding all of `params` (see flat_params).
+    The optimizer steps `flat.flat`, one buffer holding all of `params` (see flat_params);
+    `member_lrs` is set when the members of a batch have different learning rates.
     """
 
     name: str
     optimizer: torch.optim.Optimizer
     flat: FlatParameters
+    member_lrs: torch.Tensor | None = None
 
     @property
     def params(self) -> list[nn.Parameter]:
         return self.flat.params
 
+    def set_lrs(self, lrs: Sequence[float]) -> None:
+        """Each member's learning rate.
+
+        torch.optim takes one learning rate per param group, and Adam, RMSprop and SGD move
+        each element by lr times a step that does not depend on lr; so members with different
+        rates step at lr 1 and each member's row of the step is scaled by its own rate.
+        """
+        (group,) = self.optimizer.param_groups
+        if len(set(lrs)) == 1:
+            group["lr"], self.member_lrs = lrs[0], None
+            return
+        group["lr"] = 1.0
+        self.member_lrs = torch.tensor(
+            lrs, dtype=self.flat.flat.dtype, device=self.flat.flat.device
+        )
+        self.member_lrs = self.member_lrs.unsqueeze(1)
+
+    def lrs(self) -> list[float]:
+        if self.member_lrs is None:
+            return [self.optimizer.param_groups[0]["lr"]] * self.flat.members
+        return self.member_lrs.squeeze(1).tolist()
+
+    def step(self) -> None:
+        if self.member_lrs is None:
+            self.optimizer.step()
+            return
+        rows = self.flat.rows(self.flat.flat.data)
+        before = rows.clone()
+        self.optimizer.step()  # at lr 1
+        rows.sub_(before).mul_(self.member_lrs).add_(before)
+
+    def member_state_dict(self, member: int) -> dict:
+        """Member `member`'s optimizer state as a single run's optimizer holds it."""
+        state = self.optimizer.state_dict()
+        rows = self.flat.members * self.flat.row
+        own = {
+            index: {
+                key: self.flat.rows(value)[member].clone()
+                if torch.is_tensor(value) and value.numel() == rows
+                else value
+                for key, value in entry.items()
+            }
+            for index, entry in state["state"].items()
+        }
+        (group,) = state["param_groups"]
+        return {"state": own, "param_groups": [{**group, "lr": self.lrs()[member]}]}
+
     def load_state_dict(self, state: dict) -> None:
-        """Load optimizer state, also as saved per parameter by earlier acexp."""
+        """Load a single run's optimizer state, also as saved per parameter by earlier acexp."""
         (group,) = state["param_groups"]
         if len(group["params"]) > 1:
             per_param = [state["state"][i] for i in group["params"] if i in state["state"]]
@@ -50,12 +101,12 @@ class NamedOptimizer:
 
 
 def _make(
-    name: str, kind: str, params: list[nn.Parameter], lr: float, cfg: DictConfig
+    name: str, kind: str, params: list[nn.Parameter], lrs: list[float], cfg: DictConfig
 ) -> NamedOptimizer:
     """The optimizer `kind` with cfg's settings over `params`, moved into one flat buffer."""
     if kind not in OPTIMIZERS:
         raise ConfigError(f"optim.name='{kind}' is not known; known: {', '.join(OPTIMIZERS)}")
-    kwargs: dict = {"lr": lr}
+    kwargs: dict = {"lr": lrs[0]}
     if kind == "adam":
         # The fused kernel steps about 3x faster than foreach on small CPU models.
         kwargs.update(eps=float(cfg.eps), fused=True)
@@ -64,51 +115,69 @@ def _make(
     else:
         kwargs.update(momentum=float(cfg.get("momentum", 0.0)), foreach=True)
     flat = FlatParameters(params)
-    return NamedOptimizer(name, OPTIMIZERS[kind]([flat.flat], **kwargs), flat)
+    named = NamedOptimizer(name, OPTIMIZERS[kind]([flat.flat], **kwargs), flat)
+    named.set_lrs(lrs)
+    return named
 
 
-def build_optimizers(model: ActorCritic, cfg: DictConfig) -> list[NamedOptimizer]:
-    """One optimizer (mode joint) or an actor and a critic optimizer (mode separate)."""
-    if cfg.mode == "joint":
+def build_optimizers(
+    model: ActorCritic, cfg: DictConfig | Sequence[DictConfig]
+) -> list[NamedOptimizer]:
+    """One optimizer (mode joint) or an actor and a critic optimizer (mode separate).
+
+    `cfg` is the `optim` group, or one per member of a batch: they may differ only in their
+    learning rates.
+    """
+    cfgs = [cfg] if isinstance(cfg, DictConfig) else list(cfg)
+    first = cfgs[0]
+    if first.mode == "joint":
         params = list(model.parameters())
-        return [_make("joint", cfg.name, params, float(cfg.lr), cfg)]
-    if cfg.mode == "separate":
+        return [_make("joint", first.name, params, [float(c.lr) for c in cfgs], first)]
+    if first.mode == "separate":
         groups = {
-            "actor": (model.actor_parameters(), float(cfg.actor_lr)),
-            "critic": (model.critic_parameters(), float(cfg.critic_lr)),
+            "actor": (model.actor_parameters(), [float(c.actor_lr) for c in cfgs]),
+            "critic": (model.critic_parameters(), [float(c.critic_lr) for c in cfgs]),
         }
-        return [_make(name, cfg.name, params, lr, cfg) for name, (params, lr) in groups.items()]
-    raise ConfigError(f"optim.mode='{cfg.mode}' is not known; known: joint, separate")
+        return [
+            _make(name, first.name, params, lrs, first) for name, (params, lrs) in groups.items()
+        ]
+    raise ConfigError(f"optim.mode='{first.mode}' is not known; known: joint, separate")
 
 
 def apply_update(
-    loss: torch.Tensor, optimizers: list[NamedOptimizer], max_grad_norm: float | None
+    loss: torch.Tensor,
+    optimizers: list[NamedOptimizer],
+    max_grad_norm: float | torch.Tensor | None,
 ) -> dict[str, torch.Tensor]:
-    """Backpropagate once, clip each optimizer's gradients by global norm, step.
+    """Backpropagate once, clip each member's gradients by their global norm, step.
 
-    Returns each optimizer's gradient norm before clipping, as a tensor, so that the caller
-    decides when to pay for a host sync (`norm_after_clipping` gives the norm after).
+    `loss` is summed over the members: their parameters are disjoint, so each member's
+    gradient is that of its own loss. `max_grad_norm` is one bound, one per member
+    ([members, 1], inf for none), or None (no clipping). Returns each optimizer's gradient
+    norms before clipping, one per member, as a tensor, so that the caller decides when to
+    pay for a host sync (`norm_after_clipping` gives the norm after).
     """
     for named in optimizers:
         named.flat.zero_grad()
-    loss.backward()
+    loss.sum().backward()
     norms: dict[str, torch.Tensor] = {}
     for named in optimizers:
-        grad = named.flat.grad  # every parameter's gradient, in one tensor
-        norm = torch.linalg.vector_norm(grad)
+        grad = named.flat.rows(named.flat.grad)  # each member's gradients, in one row
+        norm = torch.linalg.vector_norm(grad, dim=1, keepdim=True)
         if max_grad_norm:  # as clip_grad_norm_: scale by max / (norm + 1e-6) when below 1
             grad.mul_((max_grad_norm / (norm + 1e-6)).clamp_(max=1.0))
-        norms[named.name] = norm
-        named.optimizer.step()
+        norms[named.name] = norm.squeeze(1)
+        named.step()
     return norms
 
 
 def norm_after_clipping(norm: float, max_grad_norm: float | None) -> float:
     """The gradient norm after clip_grad_norm_, which scales by max / (norm + 1e-6) if below 1."""
-    if not max_grad_norm:
+    if not max_grad_norm or math.isinf(max_grad_norm):
         return norm
     return norm * min(max_grad_norm / (norm + 1e-6), 1.0)
 
 
-def learning_rates(optimizers: list[NamedOptimizer]) -> dict[str, float]:
-    return {named.name: named.optimizer.param_groups[0]["lr"] for named in optimizers}
+def learning_rates(optimizers: list[NamedOptimizer]) -> dict[str, list[float]]:
+    """Each optimizer's learning rate, one per member."""
+    return {named.name: named.lrs() for named in optimizers}

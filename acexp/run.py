@@ -2,16 +2,15 @@
 
 import logging
 import random
-import signal
 from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 import acexp.components  # noqa: F401  (fills the registries)
-from acexp.checkpoint import save_json, save_torch
-from acexp.errors import ConfigError, NonFiniteError
+from acexp.checkpoint import save_json
+from acexp.errors import ConfigError
 from acexp.registry import TRAINERS
 from acexp.resume import load_run
 from acexp.signals import stop_on_signals
@@ -36,67 +35,57 @@ def output_dir() -> Path:
     return Path.cwd()
 
 
-def hyperparameters(cfg: DictConfig) -> dict:
-    """Flat scalars of the run's choices, for TensorBoard's HPARAMS tab."""
-    flat: dict = {"seed": cfg.seed, "total_steps": cfg.total_steps, "env": cfg.env.id}
-    for group in ("arch", "algo", "optim"):
-        for key, value in OmegaConf.to_container(cfg[group], resolve=True).items():
-            flat[f"{group}.{key}"] = (
-                value if isinstance(value, int | float | str | bool) else str(value)
-            )
-    return flat
+def train_members(
+    cfgs: list[DictConfig], out_dirs: list[Path], checkpoint: dict | None = None
+) -> Trainer:
+    """Build the trainer of these members (one run, or a batch) and train them to their end.
+
+    Every member ends with its own `metrics.json` (completed, interrupted or failed, with
+    its error): the trainer's `results`, and its `errors` (the exceptions of failed members).
+    SIGINT/SIGTERM stop the members at the next update with a checkpoint: `interrupted`.
+    """
+    cfg = cfgs[0]
+    for out_dir in out_dirs:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(cfg.torch_threads)
+    seed_everything(cfg.seed)
+    trainer: Trainer = TRAINERS.get(cfg.algo.name)(cfgs, out_dirs)
+    if checkpoint is not None:
+        trainer.load_state_dict(checkpoint)
+        log.info("resumed from %s at env step %d", checkpoint["path"], trainer.env_steps[0])
+    try:
+        with stop_on_signals(trainer.request_stop):
+            trainer.learn()
+        trainer.end_all("interrupted" if trainer.stop_requested is not None else "completed")
+    except KeyboardInterrupt:
+        trainer.end_all("interrupted")
+    except Exception as exc:
+        trainer.fail_non_finite()  # e.g. sampling from NaN logits fails first: name the NaN
+        trainer.end_all("failed", exc)
+    finally:
+        trainer.close()
+    return trainer
 
 
 def run(cfg: DictConfig, out_dir: Path | None = None) -> dict:
-    """Validate, build, train; returns the metrics also written to `metrics.json`.
+    """Validate, build, train one run; returns the metrics also written to `metrics.json`.
 
-    A failed or interrupted run still writes `metrics.json`, with its status and error.
-    With `cfg.resume` set, the run of that directory continues from its latest checkpoint.
-    SIGINT/SIGTERM stop the run at its next update with a checkpoint: status `interrupted`.
+    A failed or interrupted run still writes `metrics.json`, with its status and error; a
+    failed run then raises its error. With `cfg.resume` set, the run of that directory
+    continues from its latest checkpoint.
     """
     checkpoint = None
     if cfg.get("resume"):
         out_dir, cfg, checkpoint = load_run(cfg.resume)
     validate(cfg)
     out_dir = Path(out_dir) if out_dir is not None else output_dir()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(cfg.torch_threads)
-    seed_everything(cfg.seed)
-    trainer: Trainer = TRAINERS.get(cfg.algo.name)(cfg, out_dir)
-    if checkpoint is not None:
-        trainer.load_state_dict(checkpoint)
-        log.info("resumed from %s at env step %d", checkpoint["path"], trainer.env_steps)
-    status, error = "completed", None
-    try:
-        with stop_on_signals(trainer.request_stop):
-            trainer.learn()
-        if trainer.stop_requested is not None:
-            status = "interrupted"
-        trainer.save_checkpoint()
-    except KeyboardInterrupt:
-        status = "interrupted"
-    except Exception as exc:
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
-        try:
-            trainer.check_parameters()  # e.g. sampling from NaN logits fails first
-        except NonFiniteError as non_finite:
-            error = f"NonFiniteError: {non_finite}"
-            raise non_finite from exc
-        raise
-    finally:
-        metrics = {"status": status, **trainer.metrics()}
-        if trainer.stop_requested is not None:
-            metrics["signal"] = signal.Signals(trainer.stop_requested).name
-        if error:
-            metrics["error"] = error
-        save_json(metrics, out_dir / "metrics.json")
-        if status == "completed":
-            save_torch(trainer.model.state_dict(), out_dir / "model.pt")
-            trainer.logger.hparams(hyperparameters(cfg), metrics)
-        trainer.close()
+    trainer = train_members([cfg], [out_dir], checkpoint)
+    (metrics,), (error,) = trainer.results, trainer.errors
+    if error is not None:
+        raise error
     log.info(
         "%s: %d env steps, final_return %s, solved %s",
-        status,
+        metrics["status"],
         metrics["env_steps"],
         metrics["final_return"],
         metrics["solved"],

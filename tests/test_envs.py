@@ -78,9 +78,9 @@ def test_network_shapes_per_space(arch: str) -> None:
 def test_cnn_layout_and_width() -> None:
     stacked = NatureCNN(gym.spaces.Box(0, 255, (4, 84, 84), np.uint8))
     assert stacked.layout == "chw" and stacked.out_dim == 64 * 7 * 7  # Nature CNN: 3136
-    assert stacked.net[0].in_channels == 4
+    assert stacked.net[0].weight.shape == (1, 32, 4, 8, 8)  # [members, out, in, k, k]
     rgb = NatureCNN(gym.spaces.Box(0, 255, (210, 160, 3), np.uint8))
-    assert rgb.layout == "hwc" and rgb.net[0].in_channels == 3
+    assert rgb.layout == "hwc" and rgb.net[0].weight.shape[2] == 3
 
 
 def test_unshared_cnn_is_two_cnns() -> None:
@@ -99,10 +99,10 @@ def test_one_hot_encoding() -> None:
 def test_gaussian_log_prob_and_entropy_by_hand() -> None:
     head = GaussianHead(2, gym.spaces.Box(-1, 1, (3,)))
     with torch.no_grad():
-        head.log_std.copy_(torch.tensor([0.0, -1.0, 0.5]))
-    features = torch.tensor([[0.3, -0.7], [1.0, 2.0]])
-    dist = head(features)
-    mean = head.mean(features).detach()
+        head.log_std.copy_(torch.tensor([[0.0, -1.0, 0.5]]))  # [members, action dims]
+    features = torch.tensor([[[0.3, -0.7], [1.0, 2.0]]])  # [members, batch, features]
+    dist = head(features, one_member=True)
+    mean = head.mean(features)[0].detach()
     std = torch.tensor([1.0, math.exp(-1.0), math.exp(0.5)])
     action = torch.tensor([[0.5, -2.0, 3.0], [0.0, 0.1, -0.4]])
     # log N(a; mu, sigma) = -(a - mu)^2 / (2 sigma^2) - log sigma - log(2 pi) / 2, summed over dims
@@ -148,12 +148,12 @@ def test_running_statistics_match_numpy() -> None:
     norm = RunningNormalizer((2,))
     data = np.random.default_rng(0).normal([3.0, -1.0], [2.0, 0.5], size=(300, 2))
     for batch in np.split(data, 6):
-        norm.update(torch.as_tensor(batch))
-    assert norm.mean.tolist() == pytest.approx(data.mean(0).tolist(), rel=1e-6)
-    assert norm.var.tolist() == pytest.approx(data.var(0).tolist(), rel=1e-6)
-    out = norm(torch.as_tensor(data[:1], dtype=torch.float32))
+        norm.update(torch.as_tensor(batch)[None])  # [members, batch, 2]
+    assert norm.mean[0].tolist() == pytest.approx(data.mean(0).tolist(), rel=1e-6)
+    assert norm.var[0].tolist() == pytest.approx(data.var(0).tolist(), rel=1e-6)
+    out = norm(torch.as_tensor(data[:1], dtype=torch.float32)[None])
     expected = (data[0] - data.mean(0)) / np.sqrt(data.var(0) + 1e-8)
-    assert out[0].tolist() == pytest.approx(expected.tolist(), rel=1e-4)
+    assert out[0, 0].tolist() == pytest.approx(expected.tolist(), rel=1e-4)
 
 
 def test_running_statistics_are_saved_and_frozen_at_evaluation(tmp_path) -> None:
@@ -165,10 +165,10 @@ def test_running_statistics_are_saved_and_frozen_at_evaluation(tmp_path) -> None
     assert state["obs_norm.mean"].abs().sum() > 0
     env = gym.make("HalfCheetah-v5")
     model = build_model(cfg, env.observation_space, env.action_space)
-    model.load_state_dict(state)
+    model.load_member_state_dict(0, state)
     returns = evaluate_policy(model, cfg, episodes=1, deterministic=True, seed=0)
     assert len(returns) == 1 and math.isfinite(returns[0])
-    assert torch.equal(model.obs_norm.mean, state["obs_norm.mean"])  # not updated by evaluation
+    assert torch.equal(model.obs_norm.mean[0], state["obs_norm.mean"])  # not updated by evaluation
 
 
 def test_logged_returns_stay_raw_under_reward_wrappers(tmp_path) -> None:

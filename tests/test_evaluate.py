@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gymnasium as gym
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -57,7 +58,7 @@ class Fixed(ActorCritic):
     """Logits that favour action 1; sampling would sometimes pick 0, the mode never does."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(gym.spaces.Box(-1, 1, (1,)), members=1)
         self.w = torch.nn.Parameter(torch.zeros(1))
 
     def forward(self, obs: torch.Tensor):  # type: ignore[override]

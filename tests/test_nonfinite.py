@@ -21,8 +21,8 @@ def test_a_nan_parameter_fails_the_run_and_keeps_the_last_good_checkpoint(
 
     def train_then_poison(self: A2CTrainer, *args: torch.Tensor) -> None:
         train(self, *args)
-        if self.env_steps > 1500 and not poisoned:
-            poisoned.append(self.env_steps)
+        if self.env_steps[0] > 1500 and not poisoned:
+            poisoned.append(self.env_steps[0])
             with torch.no_grad():
                 self.model.critic_head.bias.fill_(float("nan"))
 

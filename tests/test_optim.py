@@ -175,13 +175,14 @@ def test_parameters_and_gradients_live_in_the_flat_buffers() -> None:
 
 def test_channels_last_weights_keep_their_layout() -> None:
     from acexp.flat_params import FlatParameters
+    from acexp.models.member_layers import MemberConv2d
 
-    conv = torch.nn.Conv2d(4, 8, 3).to(memory_format=torch.channels_last)
+    conv = MemberConv2d(4, 8, 3, 1, members=2)
     weight = conv.weight.detach().clone()
     flat = FlatParameters(list(conv.parameters()))
-    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in conv.weight)
     assert torch.equal(conv.weight, weight)
-    conv(torch.randn(2, 4, 6, 6)).sum().backward()
+    conv(torch.randn(2, 2 * 4, 6, 6)).sum().backward()  # [batch, members * channels, H, W]
     assert conv.weight.grad.data_ptr() == flat.grad.data_ptr()
 
 

@@ -102,9 +102,9 @@ def stop_at_first_checkpoint(monkeypatch: pytest.MonkeyPatch, count: int = 1) ->
     save = Trainer.save_checkpoint
     saved: list[int] = []
 
-    def save_then_stop(self: Trainer) -> None:
-        save(self)
-        saved.append(self.env_steps)
+    def save_then_stop(self: Trainer, k: int = 0) -> None:
+        save(self, k)
+        saved.append(self.env_steps[k])
         if len(saved) >= count:
             self.request_stop(signal.SIGTERM)
 

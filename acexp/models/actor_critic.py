@@ -6,22 +6,46 @@ from torch import nn
 from torch.distributions import Distribution
 
 from acexp.models.layers import make_policy_head, orthogonal_init, tower
+from acexp.models.member_layers import MemberLinear
 from acexp.normalization import RunningNormalizer, make_normalizer
 from acexp.registry import register_model
 
 
 class ActorCritic(nn.Module):
-    """forward(obs) -> (action distribution, value [batch]).
+    """forward(obs) -> (action distribution, value), for one run or a batch of runs (members).
+
+    Every parameter and buffer has a leading member dimension: member k's slice is the
+    model of run k, and a single run is a batch of one. Inputs are [members, batch, ...];
+    an input without the member dimension is taken as a batch of one member, and the
+    outputs then have none either. The subclasses implement the member-first `_features`,
+    `_act`, `_evaluate` and `_value`.
 
     `actor_parameters()` and `critic_parameters()` partition the parameters between the two
     optimizers of `optim=separate`; a shared trunk belongs to the actor side.
     """
 
+    def __init__(self, observation_space: gym.Space, members: int) -> None:
+        super().__init__()
+        self.members = members
+        self.obs_ndim = len(observation_space.shape or ())
+
+    def _lift(self, obs: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        """`obs` with the member dimension, and whether it had to be added."""
+        if obs.dim() == self.obs_ndim + 2:
+            return obs, False
+        return obs.unsqueeze(0), True
+
     def forward(self, obs: torch.Tensor) -> tuple[Distribution, torch.Tensor]:
-        raise NotImplementedError
+        obs, lifted = self._lift(obs)
+        actor_features, critic_features = self._features(obs)
+        dist = self.actor_head(actor_features, one_member=lifted)
+        value = self.critic_head(critic_features).squeeze(-1)
+        return dist, value[0] if lifted else value
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
-        return self(obs)[1]
+        obs, lifted = self._lift(obs)
+        value = self._value(obs)
+        return value[0] if lifted else value
 
     def act(
         self, obs: torch.Tensor, with_log_prob: bool = False
@@ -30,29 +54,59 @@ class ActorCritic(nn.Module):
 
         No distribution object is built: acting is the hot path of A2C on small envs.
         """
-        raise NotImplementedError
+        obs, lifted = self._lift(obs)
+        action, value, log_prob = self._act(obs, with_log_prob)
+        if not lifted:
+            return action, value, log_prob
+        return action[0], value[0], None if log_prob is None else log_prob[0]
 
     def evaluate_actions(
         self, obs: torch.Tensor, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(log pi(a|s), entropy, V(s)) for training: the numbers of `forward`, built cheaper."""
-        raise NotImplementedError
+        obs, lifted = self._lift(obs)
+        outputs = self._evaluate(obs, actions.unsqueeze(0) if lifted else actions)
+        return tuple(x[0] for x in outputs) if lifted else outputs  # type: ignore[return-value]
 
-    def observe(self, obs: torch.Tensor) -> None:
-        """Update running observation statistics (env.obs_norm=running) with a collected batch."""
+    def observe(self, obs: torch.Tensor, members: torch.Tensor | None = None) -> None:
+        """Update running observation statistics (env.obs_norm=running) with a collected
+        batch; only those of the members marked in `members` ([members] bool) when given."""
         if self.has_running_obs_norm:
-            self.obs_norm.update(obs)
+            self.obs_norm.update(self._lift(obs)[0], members)
 
     @property
     def has_running_obs_norm(self) -> bool:
         """Whether the input statistics move while a rollout is collected."""
         return isinstance(self.obs_norm, RunningNormalizer)
 
+    def member_state_dict(self, member: int) -> dict[str, torch.Tensor]:
+        """Member `member`'s weights and statistics as a single run's `model.pt` holds them."""
+        return {name: t[member].clone() for name, t in self.state_dict().items()}
+
+    def load_member_state_dict(self, member: int, state: dict[str, torch.Tensor]) -> None:
+        """Load a single run's weights (`member_state_dict`'s form) into member `member`."""
+        if self.members == 1:  # through load_state_dict: its key checks and loading hooks
+            self.load_state_dict({name: t.unsqueeze(0) for name, t in state.items()})
+            return
+        own = self.state_dict()
+        if own.keys() != state.keys():
+            raise RuntimeError(f"keys differ: {sorted(own.keys() ^ state.keys())}")
+        with torch.no_grad():
+            for name, tensor in own.items():
+                tensor[member].copy_(state[name])
+
     def actor_parameters(self) -> list[nn.Parameter]:
         raise NotImplementedError
 
     def critic_parameters(self) -> list[nn.Parameter]:
         raise NotImplementedError
+
+
+def stack_members(models: list[ActorCritic], batched: ActorCritic) -> ActorCritic:
+    """`batched` (a model of len(models) members) holding each model's weights as a member."""
+    for member, model in enumerate(models):
+        batched.load_member_state_dict(member, model.member_state_dict(0))
+    return batched
 
 
 @register_model("shared")
@@ -68,27 +122,31 @@ class SharedActorCritic(ActorCritic):
         init: str = "orthogonal",
         obs_norm: str = "none",
         log_std_init: float = 0.0,
+        members: int = 1,
     ) -> None:
-        super().__init__()
-        self.obs_norm = make_normalizer(observation_space, obs_norm)
-        self.trunk, width = tower(observation_space, hidden_sizes, activation)
-        self.actor_head = make_policy_head(action_space, width, log_std_init)
-        self.critic_head = nn.Linear(width, 1)
+        super().__init__(observation_space, members)
+        self.obs_norm = make_normalizer(observation_space, obs_norm, members)
+        self.trunk, width = tower(observation_space, hidden_sizes, activation, members)
+        self.actor_head = make_policy_head(action_space, width, log_std_init, members)
+        self.critic_head = MemberLinear(width, 1, members)
         if init == "orthogonal":
             orthogonal_init(self, self.actor_head, self.critic_head)
 
-    def forward(self, obs: torch.Tensor) -> tuple[Distribution, torch.Tensor]:
+    def _features(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.trunk(self.obs_norm(obs))
-        return self.actor_head(features), self.critic_head(features).squeeze(-1)
+        return features, features
 
-    def act(
-        self, obs: torch.Tensor, with_log_prob: bool = False
+    def _value(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.critic_head(self.trunk(self.obs_norm(obs))).squeeze(-1)
+
+    def _act(
+        self, obs: torch.Tensor, with_log_prob: bool
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         features = self.trunk(self.obs_norm(obs))
         action, log_prob = self.actor_head.sample(features, with_log_prob)
         return action, self.critic_head(features).squeeze(-1), log_prob
 
-    def evaluate_actions(
+    def _evaluate(
         self, obs: torch.Tensor, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         features = self.trunk(self.obs_norm(obs))
@@ -117,32 +175,32 @@ class UnsharedActorCritic(ActorCritic):
         init: str = "orthogonal",
         obs_norm: str = "none",
         log_std_init: float = 0.0,
+        members: int = 1,
     ) -> None:
-        super().__init__()
-        self.obs_norm = make_normalizer(observation_space, obs_norm)
-        self.actor, width = tower(observation_space, hidden_sizes, activation)
-        self.actor_head = make_policy_head(action_space, width, log_std_init)
-        self.critic, width = tower(observation_space, hidden_sizes, activation)
-        self.critic_head = nn.Linear(width, 1)
+        super().__init__(observation_space, members)
+        self.obs_norm = make_normalizer(observation_space, obs_norm, members)
+        self.actor, width = tower(observation_space, hidden_sizes, activation, members)
+        self.actor_head = make_policy_head(action_space, width, log_std_init, members)
+        self.critic, width = tower(observation_space, hidden_sizes, activation, members)
+        self.critic_head = MemberLinear(width, 1, members)
         if init == "orthogonal":
             orthogonal_init(self, self.actor_head, self.critic_head)
 
-    def forward(self, obs: torch.Tensor) -> tuple[Distribution, torch.Tensor]:
+    def _features(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         obs = self.obs_norm(obs)
-        dist = self.actor_head(self.actor(obs))
-        return dist, self.critic_head(self.critic(obs)).squeeze(-1)
+        return self.actor(obs), self.critic(obs)
 
-    def value(self, obs: torch.Tensor) -> torch.Tensor:
+    def _value(self, obs: torch.Tensor) -> torch.Tensor:
         return self.critic_head(self.critic(self.obs_norm(obs))).squeeze(-1)
 
-    def act(
-        self, obs: torch.Tensor, with_log_prob: bool = False
+    def _act(
+        self, obs: torch.Tensor, with_log_prob: bool
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         obs = self.obs_norm(obs)
         action, log_prob = self.actor_head.sample(self.actor(obs), with_log_prob)
         return action, self.critic_head(self.critic(obs)).squeeze(-1), log_prob
 
-    def evaluate_actions(
+    def _evaluate(
         self, obs: torch.Tensor, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         obs = self.obs_norm(obs)

@@ -13,6 +13,7 @@ from torch.distributions import Categorical, Distribution
 from acexp.errors import ConfigError
 from acexp.models.cnn import NatureCNN
 from acexp.models.gaussian import GaussianHead
+from acexp.models.member_layers import MemberConv2d, MemberLinear
 from acexp.normalization import is_image
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -38,16 +39,18 @@ class MLP(nn.Module):
     the layers are applied functionally rather than as a Sequential of Linear and Tanh.
     """
 
-    def __init__(self, in_dim: int, hidden_sizes: list[int], act: str) -> None:
+    def __init__(self, in_dim: int, hidden_sizes: list[int], act: str, members: int = 1) -> None:
         super().__init__()
         self.activation = activation(act)
         sizes = [in_dim, *hidden_sizes]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
+        self.layers = nn.ModuleList(
+            MemberLinear(a, b, members) for a, b in itertools.pairwise(sizes)
+        )
         self.out_dim = sizes[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
-            x = self.activation(F.linear(x, layer.weight, layer.bias))
+            x = self.activation(torch.baddbmm(layer.bias.unsqueeze(1), x, layer.weight.mT))
         return x
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
@@ -61,33 +64,33 @@ class MLP(nn.Module):
 
 
 class OneHot(nn.Module):
-    """Encodes a Discrete observation (an integer) as a one-hot float vector."""
+    """Encodes Discrete observations [members, batch] (integers) as one-hot float vectors."""
 
     def __init__(self, n: int) -> None:
         super().__init__()
         self.n = n
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return nn.functional.one_hot(obs.long().reshape(-1), self.n).float()
+        return nn.functional.one_hot(obs.long(), self.n).float()
 
 
 class FlattenFloat(nn.Module):
-    """Flattens a vector Box observation to [batch, features] float32."""
+    """Flattens vector Box observations to [members, batch, features] float32."""
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return obs.reshape(obs.shape[0], -1).float()
+        return obs.reshape(obs.shape[0], obs.shape[1], -1).float()
 
 
 SUPPORTED_OBSERVATIONS = "Discrete, Box (vectors, flattened) or uint8 image Box (H,W[,C] or C,H,W)"
 SUPPORTED_ACTIONS = "Discrete (categorical) or Box (Gaussian)"
 
 
-def make_encoder(space: gym.Space) -> tuple[nn.Module, int]:
+def make_encoder(space: gym.Space, members: int = 1) -> tuple[nn.Module, int]:
     """The input layer for an observation space and its output width."""
     if isinstance(space, gym.spaces.Discrete):
         return OneHot(int(space.n)), int(space.n)
     if is_image(space):
-        cnn = NatureCNN(space)
+        cnn = NatureCNN(space, members)
         return cnn, cnn.out_dim
     if isinstance(space, gym.spaces.Box):
         return FlattenFloat(), int(np.prod(space.shape))
@@ -97,12 +100,14 @@ def make_encoder(space: gym.Space) -> tuple[nn.Module, int]:
 class CategoricalHead(nn.Module):
     """Logits over a Discrete action space."""
 
-    def __init__(self, in_dim: int, n: int) -> None:
+    def __init__(self, in_dim: int, n: int, members: int = 1) -> None:
         super().__init__()
-        self.logits = nn.Linear(in_dim, n)
+        self.logits = MemberLinear(in_dim, n, members)
 
-    def forward(self, features: torch.Tensor) -> Distribution:
-        return Categorical(logits=self.logits(features))
+    def forward(self, features: torch.Tensor, one_member: bool = False) -> Distribution:
+        """The distribution over [members, batch], or over [batch] for `one_member`."""
+        logits = self.logits(features)
+        return Categorical(logits=logits[0] if one_member else logits)
 
     def evaluate(
         self, features: torch.Tensor, actions: torch.Tensor
@@ -127,23 +132,27 @@ class CategoricalHead(nn.Module):
 
 
 def _pick(log_p: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    """log_p[i, actions[i]]: each row's log-probability of its action."""
+    """log_p[..., actions]: each row's log-probability of its action."""
     return log_p.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
 
 
-def make_policy_head(space: gym.Space, in_dim: int, log_std_init: float = 0.0) -> nn.Module:
+def make_policy_head(
+    space: gym.Space, in_dim: int, log_std_init: float = 0.0, members: int = 1
+) -> nn.Module:
     """The actor's output layer for an action space; it returns a torch Distribution."""
     if isinstance(space, gym.spaces.Discrete):
-        return CategoricalHead(in_dim, int(space.n))
+        return CategoricalHead(in_dim, int(space.n), members)
     if isinstance(space, gym.spaces.Box):
-        return GaussianHead(in_dim, space, log_std_init)
+        return GaussianHead(in_dim, space, log_std_init, members)
     raise ConfigError(f"unsupported action space {space}; supported: {SUPPORTED_ACTIONS}")
 
 
-def tower(space: gym.Space, hidden_sizes: list[int], act: str) -> tuple[nn.Sequential, int]:
+def tower(
+    space: gym.Space, hidden_sizes: list[int], act: str, members: int = 1
+) -> tuple[nn.Sequential, int]:
     """Encoder for the observation space followed by an MLP; returns it and its output width."""
-    encoder, width = make_encoder(space)
-    body = MLP(width, hidden_sizes, act)
+    encoder, width = make_encoder(space, members)
+    body = MLP(width, hidden_sizes, act, members)
     return nn.Sequential(encoder, body), body.out_dim
 
 
@@ -151,8 +160,9 @@ def orthogonal_init(model: nn.Module, policy_head: nn.Module, value_head: nn.Mod
     """Orthogonal weights, zero biases; small policy logits, unit-gain value (SB3, CleanRL)."""
     for module, gain in ((model, 2**0.5), (policy_head, 0.01), (value_head, 1.0)):
         for layer in module.modules():
-            if isinstance(layer, nn.Linear | nn.Conv2d):
+            if isinstance(layer, MemberLinear | MemberConv2d):
                 # via a contiguous copy: orthogonal_ cannot view channels-last conv weights
                 with torch.no_grad():
-                    layer.weight.copy_(nn.init.orthogonal_(torch.empty(layer.weight.shape), gain))
+                    for weight in layer.weight:  # each member's own orthogonal matrix
+                        weight.copy_(nn.init.orthogonal_(torch.empty(weight.shape), gain))
                 nn.init.zeros_(layer.bias)

@@ -1,28 +1,43 @@
-"""What every trainer shares: model and optimizers from the config, episode stats, logging."""
+"""What every trainer shares: the members, model and optimizers, episode stats, logging, and
+each member's own end (metrics.json, model.pt, checkpoints).
 
+A trainer trains a batch of runs (members) that differ only in per-member scalars
+(`acexp.batch.MEMBER_KEYS`): one model whose weights carry a leading member dimension, one
+optimizer step for all, and per member its own envs, seed, statistics, logger, checkpoints
+and stop. A single run is a batch of one.
+"""
+
+import logging
 import math
+import signal
+import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 from types import SimpleNamespace
 
 import gymnasium as gym
+import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from acexp.checkpoint import load_weights, save_checkpoint
+from acexp.checkpoint import load_weights, save_checkpoint, save_json, save_torch
 from acexp.envs import reward_threshold
 from acexp.errors import NonFiniteError
+from acexp.hparams import hyperparameters
 from acexp.logger import RunLogger
 from acexp.losses import total_loss
 from acexp.models import ActorCritic
+from acexp.models.actor_critic import stack_members
 from acexp.optim import apply_update, build_optimizers, learning_rates, norm_after_clipping
 from acexp.registry import MODELS
 from acexp.state import rng_state, set_rng_state
 from acexp.tracking import EpisodeStats
 
+log = logging.getLogger("acexp")
+
 
 def build_model(
-    cfg: DictConfig, observation_space: gym.Space, action_space: gym.Space
+    cfg: DictConfig, observation_space: gym.Space, action_space: gym.Space, members: int = 1
 ) -> ActorCritic:
     """The `arch` model for these spaces (spaces are runtime values, never written to cfg)."""
     model_cls = MODELS.get(cfg.arch.name)
@@ -35,170 +50,369 @@ def build_model(
         cfg.arch.init,
         obs_norm=cfg.env.get("obs_norm", "none"),
         log_std_init=float(cfg.arch.get("log_std_init", 0.0)),
+        members=members,
     )
     return model.to(cfg.device)
+
+
+def build_member_model(
+    cfgs: list[DictConfig], observation_space: gym.Space, action_space: gym.Space
+) -> ActorCritic:
+    """One model for all members, member k initialised as a single run seeded with its seed.
+
+    A single run draws from the generators as `run` seeded them; a batch seeds each member,
+    then the batch's own stream (sampling, shuffling) from all its seeds.
+    """
+    if len(cfgs) == 1:
+        return build_model(cfgs[0], observation_space, action_space)
+    models = []
+    for cfg in cfgs:
+        torch.manual_seed(cfg.seed)
+        models.append(build_model(cfg, observation_space, action_space))
+    batched = build_model(cfgs[0], observation_space, action_space, members=len(cfgs))
+    torch.manual_seed(int(np.random.SeedSequence([c.seed for c in cfgs]).generate_state(1)[0]))
+    return stack_members(models, batched)
+
+
+def member_coef(values: list[float], device: torch.device) -> float | torch.Tensor:
+    """One number when every member has it (the single-run path stays scalar), else one per
+    member as a tensor [members]."""
+    if len(set(values)) == 1:
+        return float(values[0])
+    return torch.tensor(values, dtype=torch.float32, device=device)
 
 
 class Trainer(ABC):
     """Template for a training loop: subclasses make their envs and implement `learn()`.
 
-    `learn()` runs until `total_steps` env steps, or until solved when `stop_on_solve`, or
-    until `stop_requested` is set (by a signal handler). Its loop calls `finished()` at the
-    top of every iteration, where the trainer's state is whole: that is where checkpoints are
-    written, so a trainer whose loop is `while not self.finished()` gets them for free.
+    `learn()` runs until every member has ended: its `total_steps` env steps, solved when its
+    `stop_on_solve`, or failed; or until `stop_requested` is set (by a signal handler). Its
+    loop calls `finished()` at the top of every iteration, where the trainer's state is whole:
+    that is where checkpoints are written and members end, so a trainer whose loop is
+    `while not self.finished()` gets them for free. `active` marks the members still training.
     """
 
-    def __init__(self, cfg: DictConfig, out_dir: Path) -> None:
-        self.cfg = cfg
+    def __init__(self, cfgs: list[DictConfig], out_dirs: list[Path]) -> None:
+        self.cfgs, self.cfg, self.out_dirs = cfgs, cfgs[0], [Path(d) for d in out_dirs]
+        self.members = len(cfgs)
         # Plain python values: DictConfig attribute access is slow on the hot path.
-        self.algo = SimpleNamespace(**OmegaConf.to_container(cfg.algo, resolve=True))
-        self.total_steps = int(cfg.total_steps)
-        self.stop_on_solve = bool(cfg.stop_on_solve)
-        self.out_dir = out_dir
-        self.device = torch.device(cfg.device)
+        self.algo = SimpleNamespace(**OmegaConf.to_container(self.cfg.algo, resolve=True))
+        self.total_steps = np.array([int(c.total_steps) for c in cfgs])
+        self.stop_on_solve = [bool(c.stop_on_solve) for c in cfgs]
+        self.device = torch.device(self.cfg.device)
         observation_space, action_space = self.make_envs()
-        self.model = build_model(cfg, observation_space, action_space)
-        self.optimizers = build_optimizers(self.model, cfg.optim)
-        self.max_grad_norm = cfg.optim.max_grad_norm
-        self.stats = EpisodeStats(reward_threshold(cfg.env))
-        self.env_steps = 0
-        self.logger = RunLogger(
+        self.model = build_member_model(cfgs, observation_space, action_space)
+        self.initial_weights = [self.model.member_state_dict(k) for k in range(self.members)]
+        self.optimizers = build_optimizers(self.model, [c.optim for c in cfgs])
+        self.base_lrs = {named.name: named.lrs() for named in self.optimizers}
+        norms = [c.optim.max_grad_norm or math.inf for c in cfgs]
+        self.max_grad_norm = (
+            None if all(map(math.isinf, norms)) else member_coef(norms, self.device)
+        )
+        if isinstance(self.max_grad_norm, torch.Tensor):
+            self.max_grad_norm = self.max_grad_norm.unsqueeze(1)  # scales [members, P] rows
+        self.vf_coef = self.member_coef("vf_coef")
+        self.ent_coef = self.member_coef("ent_coef")
+        self.stats = [EpisodeStats(reward_threshold(c.env)) for c in cfgs]
+        self.env_steps = np.zeros(self.members, dtype=np.int64)
+        self.loggers = [self._make_logger(c, d) for c, d in zip(cfgs, self.out_dirs, strict=True)]
+        self.next_checkpoint_step = np.array([c.checkpoint.every_steps for c in cfgs])
+        self.last_checkpoint_step: list[int | None] = [None] * self.members
+        self.active = np.ones(self.members, dtype=bool)
+        self.results: list[dict | None] = [None] * self.members
+        self.errors: list[BaseException | None] = [None] * self.members
+        self.stop_requested: int | None = None  # the signal number that asked to stop
+        self.resumed = False
+        self.last_batch_line = time.perf_counter()
+
+    def _make_logger(self, cfg: DictConfig, out_dir: Path) -> RunLogger:
+        one = self.members == 1  # a batch reports one progress line for all its members
+        return RunLogger(
             out_dir,
             cfg.total_steps,
             every_steps=cfg.log.every_steps,
-            console_every_seconds=cfg.log.console_every_seconds,
-            progress=cfg.log.progress,
+            console_every_seconds=cfg.log.console_every_seconds if one else math.inf,
+            progress=cfg.log.progress if one else False,
         )
-        self.checkpoint_dir = out_dir / "checkpoints"
-        self.next_checkpoint_step = cfg.checkpoint.every_steps
-        self.last_checkpoint_step: int | None = None
-        self.stop_requested: int | None = None  # the signal number that asked to stop
-        self.resumed = False
+
+    def member_coef(self, key: str) -> float | torch.Tensor:
+        """The algo setting `key` of every member (see `member_coef`)."""
+        return member_coef([float(c.algo[key]) for c in self.cfgs], self.device)
+
+    def member_values(self, key: str) -> np.ndarray:
+        """The algo setting `key` of every member, as an array [members]."""
+        return np.array([float(c.algo[key]) for c in self.cfgs])
 
     @abstractmethod
     def make_envs(self) -> tuple[gym.Space, gym.Space]:
-        """Create the environments; return the single-env observation and action spaces."""
+        """Create each member's environments; return the single-env spaces."""
 
     @abstractmethod
     def learn(self) -> None:
         """Train until `finished()`."""
 
     def close(self) -> None:
-        self.logger.close()
+        for logger in self.loggers:
+            logger.close()
+
+    # -- the loop's bookkeeping ---------------------------------------------------------------
 
     def finished(self) -> bool:
-        """Write a checkpoint when one is due; then whether to stop (signal, budget, solved)."""
-        if self.env_steps >= self.next_checkpoint_step:
-            self.save_checkpoint()
-        if self.stop_requested is not None:
-            return True
-        if self.env_steps >= self.total_steps:
-            return True
-        return self.stop_on_solve and self.stats.solved
+        """Write the checkpoints that are due and end the members that are done; then whether
+        to stop (a signal, or no member left)."""
+        for k in np.flatnonzero(self.active):
+            if self.env_steps[k] >= self.next_checkpoint_step[k]:
+                self.save_checkpoint(k)
+            budget_spent = self.env_steps[k] >= self.total_steps[k]
+            if budget_spent or (self.stop_on_solve[k] and self.stats[k].solved):
+                self.end_member(k, "completed")
+        self.report_progress()
+        return self.stop_requested is not None or not self.active.any()
 
     def request_stop(self, signum: int) -> None:
         """Stop at the next `finished()`, with a checkpoint; safe to call from a signal handler."""
         self.stop_requested = signum
 
-    def end_episode(self, episode_return: float, length: int) -> None:
-        self.stats.record(episode_return, self.env_steps)
-        self.logger.episode(episode_return, length, self.env_steps)
+    def end_episode(self, k: int, episode_return: float, length: int) -> None:
+        self.stats[k].record(episode_return, int(self.env_steps[k]))
+        self.loggers[k].episode(episode_return, length, int(self.env_steps[k]))
+
+    def start_clocks(self) -> None:
+        for stats in self.stats:
+            stats.start_clock()
+
+    # -- updates ------------------------------------------------------------------------------
 
     def optimize(self, losses: dict[str, torch.Tensor]) -> None:
-        """One step on actor + vf_coef * critic - ent_coef * entropy; every entry is logged."""
+        """One step on actor + vf_coef * critic - ent_coef * entropy, per member; every entry
+        ([members]) is logged."""
         loss = total_loss(
-            losses["actor"], losses["critic"], losses["entropy"],
-            self.algo.vf_coef, self.algo.ent_coef,
-        )  # fmt: skip
+            losses["actor"], losses["critic"], losses["entropy"], self.vf_coef, self.ent_coef
+        )
         self.update({name: value.detach() for name, value in losses.items()}, loss)
 
     def update(self, losses: dict[str, torch.Tensor], loss: torch.Tensor) -> None:
-        """One gradient step on `loss`; scalars are written only when the logger is due."""
+        """One gradient step on `loss` ([members]); scalars are written when a logger is due."""
         grad_norms = apply_update(loss, self.optimizers, self.max_grad_norm)
         self.log_update(losses, grad_norms)
 
     def log_update(
         self, losses: dict[str, torch.Tensor], grad_norms: dict[str, torch.Tensor]
     ) -> None:
-        """Write update scalars when the logger is due (for trainers that step several times)."""
-        if self.logger.due(self.env_steps):
-            self.check_finite(losses)
-            self.check_parameters()
+        """Write update scalars for the members whose logger is due (for trainers that step
+        several times). In a batch, a member whose weights went non-finite fails here alone,
+        after every update, before its NaN actions reach its envs."""
+        due = [k for k in np.flatnonzero(self.active) if self.loggers[k].due(self.env_steps[k])]
+        if due or self.members > 1:
+            self.fail_non_finite()
+        due = [k for k in due if self.active[k]]
+        if due:
+            values = {name: value.reshape(-1).tolist() for name, value in losses.items()}
+            norms = {name: norm.tolist() for name, norm in grad_norms.items()}
             lrs = learning_rates(self.optimizers)
-            running = self.stats.running_return
-            norms = {}
-            for name, norm in grad_norms.items():
-                before = float(norm)
-                norms[name] = (before, norm_after_clipping(before, self.max_grad_norm))
-            self.logger.update(self.env_steps, losses, norms, lrs, running)
-        self.logger.progress(self.env_steps, self.stats.running_return, self.sps())
-
-    def check_finite(self, losses: dict[str, torch.Tensor]) -> None:
-        for name, value in losses.items():
-            if not math.isfinite(float(value)):
-                raise NonFiniteError(
-                    f"losses/{name} is {float(value)} at env step {self.env_steps}"
+            for k in due:
+                member_losses = {name: value[k] for name, value in values.items()}
+                bad = [name for name, value in member_losses.items() if not math.isfinite(value)]
+                if bad:
+                    self.fail_member(
+                        k,
+                        NonFiniteError(
+                            f"losses/{bad[0]} is {member_losses[bad[0]]} at env step "
+                            f"{self.env_steps[k]}"
+                        ),
+                    )
+                    continue
+                bound = self.member_max_grad_norm(k)
+                member_norms = {
+                    name: (norm[k], norm_after_clipping(norm[k], bound))
+                    for name, norm in norms.items()
+                }
+                member_lrs = {name: lr[k] for name, lr in lrs.items()}
+                running = self.stats[k].running_return
+                self.loggers[k].update(
+                    int(self.env_steps[k]), member_losses, member_norms, member_lrs, running
                 )
+        if self.members == 1:
+            self.loggers[0].progress(
+                int(self.env_steps[0]), self.stats[0].running_return, self.sps(0)
+            )
 
-    def check_parameters(self) -> None:
-        """Raise NonFiniteError naming the first parameter or buffer holding a NaN or Inf."""
+    def member_max_grad_norm(self, k: int) -> float | None:
+        if self.max_grad_norm is None:
+            return None
+        if isinstance(self.max_grad_norm, torch.Tensor):
+            return float(self.max_grad_norm[k])
+        return self.max_grad_norm
+
+    def set_lr_fractions(self, fractions: np.ndarray) -> None:
+        """Each member's learning rates at `fractions` of their configured values (0 freezes
+        a member that has ended)."""
+        fractions = np.where(self.active, fractions, 0.0)
+        for named in self.optimizers:
+            named.set_lrs(
+                [lr * f for lr, f in zip(self.base_lrs[named.name], fractions, strict=True)]
+            )
+
+    # -- failures -----------------------------------------------------------------------------
+
+    def non_finite_members(self) -> dict[int, str]:
+        """Active members whose parameters or buffers hold a NaN or Inf, with the first such
+        tensor's name and value (one host sync when all is well)."""
+        rows = [named.flat.rows(named.flat.flat.detach()) for named in self.optimizers]
+        buffers = [b for b in self.model.buffers() if b.is_floating_point()]
+        finite = [t.isfinite().reshape(self.members, -1).all(1) for t in rows + buffers]
+        finite = torch.stack(finite).all(0)
+        bad = np.flatnonzero(~finite.cpu().numpy() & self.active)
+        found = {}
         tensors = [(n, t) for n, t in self.model.state_dict().items() if t.is_floating_point()]
-        if not tensors or bool(torch.stack([t.isfinite().all() for _, t in tensors]).all()):
-            return  # one host sync when all is well
-        for name, tensor in tensors:
-            if not bool(tensor.isfinite().all()):
-                bad = tensor[~tensor.isfinite()].flatten()[0].item()
-                raise NonFiniteError(f"parameter {name} holds {bad} at env step {self.env_steps}")
+        for k in bad:
+            for name, tensor in tensors:
+                if not bool(tensor[k].isfinite().all()):
+                    value = tensor[k][~tensor[k].isfinite()].flatten()[0].item()
+                    found[int(k)] = f"parameter {name} holds {value}"
+                    break
+        return found
 
-    def state_dict(self) -> dict:
-        """Everything a resumed run needs, as tensors and plain containers only.
+    def fail_non_finite(self) -> None:
+        for k, what in self.non_finite_members().items():
+            self.fail_member(k, NonFiniteError(f"{what} at env step {self.env_steps[k]}"))
 
-        Subclasses add their own state (envs, rollout position) with `super().state_dict()`.
-        """
+    def fail_member(self, k: int, error: BaseException) -> None:
+        """End member k as failed, alone: its error goes into its metrics.json; its slice is
+        reset to its initial weights and frozen, so that it cannot disturb the batch."""
+        self.errors[k] = error
+        self.end_member(k, "failed", f"{type(error).__name__}: {error}")
+        if self.members > 1:
+            self.model.load_member_state_dict(k, self.initial_weights[k])
+            for named in self.optimizers:
+                for value in named.optimizer.state[named.flat.flat].values():
+                    if torch.is_tensor(value) and value.numel() == named.flat.flat.numel():
+                        named.flat.rows(value)[k].zero_()
+
+    # -- a member's end -----------------------------------------------------------------------
+
+    def end_member(self, k: int, status: str, error: str | None = None) -> None:
+        """Member k stops: its checkpoint (unless failed), metrics.json, and when completed its
+        model.pt and HParams entry. The other members go on."""
+        if not self.active[k]:
+            return
+        if status != "failed":
+            non_finite = self.non_finite_members()
+            if k in non_finite:  # its end would save NaNs: it fails instead
+                error = f"{non_finite[k]} at env step {self.env_steps[k]}"
+                self.fail_member(k, NonFiniteError(error))
+                return
+            self.save_checkpoint(k)
+        self.active[k] = False
+        metrics = {"status": status, **self.metrics(k)}
+        if self.stop_requested is not None and status == "interrupted":
+            metrics["signal"] = signal.Signals(self.stop_requested).name
+        if error:
+            metrics["error"] = error
+        save_json(metrics, self.out_dirs[k] / "metrics.json")
+        if status == "completed":
+            save_torch(self.model.member_state_dict(k), self.out_dirs[k] / "model.pt")
+            self.loggers[k].hparams(hyperparameters(self.cfgs[k]), metrics)
+        self.loggers[k].flush()
+        self.results[k] = metrics
+        if self.members > 1:
+            self.set_lr_fractions(np.ones(self.members))  # its rate is now 0
+            log.info("member %s: %s", self.out_dirs[k].name, _summary(metrics))
+
+    def end_all(self, status: str, error: BaseException | None = None) -> None:
+        """End every member still active (training stopped: by a signal, or by an error)."""
+        for k in np.flatnonzero(self.active):
+            if error is None:
+                self.end_member(k, status)
+            else:
+                self.errors[k] = error
+                self.end_member(k, status, f"{type(error).__name__}: {error}")
+
+    def report_progress(self) -> None:
+        """In a batch, one console line now and then for all its members."""
+        now = time.perf_counter()
+        if self.members == 1 or now - self.last_batch_line < self.cfg.log.console_every_seconds:
+            return
+        self.last_batch_line = now
+        solved = sum(s.solved for s in self.stats)
+        elapsed = max(max(s.elapsed() for s in self.stats), 1e-9)
+        log.info(
+            "batch of %d: %d training, %d solved, %d env steps, %.0f steps/s",
+            self.members,
+            int(self.active.sum()),
+            solved,
+            int(self.env_steps.sum()),
+            self.env_steps.sum() / elapsed,
+        )
+
+    # -- checkpoints --------------------------------------------------------------------------
+
+    def state_dict(self, k: int = 0) -> dict:
+        """Member k's state as a single run's checkpoint holds it: tensors and plain
+        containers only. Subclasses add their own state (envs, rollout position)."""
         return {
-            "model": self.model.state_dict(),
-            "optimizers": {named.name: named.optimizer.state_dict() for named in self.optimizers},
-            "env_steps": self.env_steps,
-            "next_checkpoint_step": self.next_checkpoint_step,
-            "stats": self.stats.state_dict(),
-            "logger": self.logger.state_dict(),
+            "model": self.model.member_state_dict(k),
+            "optimizers": {named.name: named.member_state_dict(k) for named in self.optimizers},
+            "env_steps": int(self.env_steps[k]),
+            "next_checkpoint_step": int(self.next_checkpoint_step[k]),
+            "stats": self.stats[k].state_dict(),
+            "logger": self.loggers[k].state_dict(),
             "rng": rng_state(),
         }
 
     def load_state_dict(self, state: dict) -> None:
-        """Continue from a checkpoint written by `state_dict()` of a trainer of the same config."""
+        """Continue a single run from a checkpoint written by `state_dict()` (a batch's member
+        resumes as a single run)."""
+        if self.members != 1:
+            raise ValueError("a checkpoint continues one run")
         load_weights(self.model, state["model"], Path(state.get("path", "the checkpoint")))
         for named in self.optimizers:
             named.load_state_dict(state["optimizers"][named.name])
-        self.env_steps = state["env_steps"]
-        self.next_checkpoint_step = state["next_checkpoint_step"]
-        self.last_checkpoint_step = self.env_steps
-        self.stats.load_state_dict(state["stats"])
-        self.logger.load_state_dict(state["logger"], resume_step=self.env_steps)
+        self.base_lrs = {named.name: named.lrs() for named in self.optimizers}
+        self.env_steps[0] = state["env_steps"]
+        self.next_checkpoint_step[0] = state["next_checkpoint_step"]
+        self.last_checkpoint_step[0] = int(self.env_steps[0])
+        self.stats[0].load_state_dict(state["stats"])
+        self.loggers[0].load_state_dict(state["logger"], resume_step=int(self.env_steps[0]))
         set_rng_state(state["rng"])
         self.resumed = True
 
-    def save_checkpoint(self) -> None:
-        """Check the parameters, then write `checkpoints/step_<env steps>.pt` atomically."""
-        every = self.cfg.checkpoint.every_steps
-        self.next_checkpoint_step = (self.env_steps // every + 1) * every
-        if self.last_checkpoint_step == self.env_steps:
+    def save_checkpoint(self, k: int = 0) -> None:
+        """Write member k's `checkpoints/step_<env steps>.pt` atomically (never with NaNs)."""
+        every = self.cfgs[k].checkpoint.every_steps
+        self.next_checkpoint_step[k] = (self.env_steps[k] // every + 1) * every
+        if self.last_checkpoint_step[k] == self.env_steps[k]:
             return
-        self.check_parameters()  # a checkpoint never stores NaNs
-        self.logger.flush()  # curves up to the checkpoint survive a kill -9
+        non_finite = self.non_finite_members()
+        if k in non_finite:  # a checkpoint never stores NaNs
+            self.fail_member(k, NonFiniteError(f"{non_finite[k]} at env step {self.env_steps[k]}"))
+            return
+        self.loggers[k].flush()  # curves up to the checkpoint survive a kill -9
         save_checkpoint(
-            self.state_dict(), self.checkpoint_dir, self.env_steps, self.cfg.checkpoint.keep
+            self.state_dict(k),
+            self.out_dirs[k] / "checkpoints",
+            int(self.env_steps[k]),
+            self.cfgs[k].checkpoint.keep,
         )
-        self.last_checkpoint_step = self.env_steps
+        self.last_checkpoint_step[k] = int(self.env_steps[k])
 
-    def sps(self) -> float:
-        return self.env_steps / max(self.stats.elapsed(), 1e-9)
+    # -- figures ------------------------------------------------------------------------------
 
-    def metrics(self) -> dict:
-        wall = self.stats.elapsed()
+    def sps(self, k: int = 0) -> float:
+        return self.env_steps[k] / max(self.stats[k].elapsed(), 1e-9)
+
+    def metrics(self, k: int = 0) -> dict:
+        wall = self.stats[k].elapsed()
         return {
-            "env_steps": self.env_steps,
-            **self.stats.summary(),
+            "env_steps": int(self.env_steps[k]),
+            **self.stats[k].summary(),
             "wall_seconds": wall,
-            "sps": self.env_steps / max(wall, 1e-9),
+            "sps": int(self.env_steps[k]) / max(wall, 1e-9),
         }
+
+
+def _summary(metrics: dict) -> str:
+    return (
+        f"{metrics['status']}, {metrics['env_steps']} env steps, final_return "
+        f"{metrics['final_return']}, solved {metrics['solved']}"
+    )

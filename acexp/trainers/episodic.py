@@ -1,15 +1,21 @@
 """The tutorial algorithm of SPEC D: one actor-critic update per finished episode.
 
-One environment; Monte Carlo discounted returns, normalised by their mean and std; advantage
-= return - value; the policy and value losses are summed over the episode (smooth L1 for the
-value, by default) and added. An episode ends on termination or on the env's time limit.
+One environment per member; Monte Carlo discounted returns, normalised by their mean and
+std; advantage = return - value; the policy and value losses are summed over the episode
+(smooth L1 for the value, by default) and added. An episode ends on termination or on the
+env's time limit.
+
+In a batch, members play their episodes side by side, one batched step at a time; a member
+whose episode has ended waits for the round to end, so that every member performs exactly
+the per-episode algorithm: one update per episode of its own.
 """
 
 import gymnasium as gym
+import numpy as np
 import torch
 
 from acexp.envs import make_env, to_env_action
-from acexp.losses import actor_loss, critic_loss, discounted_returns, normalize
+from acexp.losses import actor_loss, batch_mean, critic_loss, discounted_returns, normalize
 from acexp.registry import register_trainer
 from acexp.state import generator_state, set_generator_state
 from acexp.trainers.base import Trainer
@@ -18,61 +24,98 @@ from acexp.trainers.base import Trainer
 @register_trainer("episodic")
 class EpisodicTrainer(Trainer):
     def make_envs(self) -> tuple[gym.Space, gym.Space]:
-        self.env = make_env(self.cfg.env, self.cfg.seed)
-        return self.env.observation_space, self.env.action_space
+        self.envs = [make_env(c.env, c.seed) for c in self.cfgs]
+        return self.envs[0].observation_space, self.envs[0].action_space
 
     def close(self) -> None:
-        self.env.close()
+        for env in self.envs:
+            env.close()
         super().close()
 
-    def state_dict(self) -> dict:
+    def state_dict(self, k: int = 0) -> dict:
         """Checkpoints fall between episodes: the env's generator is all its next reset uses."""
-        return {**super().state_dict(), "env_rng": generator_state(self.env)}
+        return {**super().state_dict(k), "env_rng": generator_state(self.envs[k])}
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
-        set_generator_state(self.env, state["env_rng"])
+        set_generator_state(self.envs[0], state["env_rng"])
+
+    def finished(self) -> bool:
+        """As every trainer's, and a member also ends at the tutorial's episode cap."""
+        for k in np.flatnonzero(self.active):
+            if self.stats[k].episodes >= self.algo.max_episodes:
+                self.end_member(k, "completed")
+        return super().finished()
 
     def learn(self) -> None:
-        self.stats.start_clock()
-        while not self.finished() and self.stats.episodes < self.algo.max_episodes:
-            self.run_episode()
+        self.start_clocks()
+        while not self.finished():
+            self.run_round()
 
-    def run_episode(self) -> None:
-        obs, _ = self.env.reset()
-        log_probs, values, entropies, rewards = [], [], [], []
+    def run_round(self) -> None:
+        """One episode of every active member, stepped together; then one update."""
+        playing = self.active.copy()
+        obs = [env.reset()[0] if playing[k] else None for k, env in enumerate(self.envs)]
+        last_obs = next(o for o in obs if o is not None)
+        obs = [last_obs if o is None else o for o in obs]
+        log_probs, values, entropies, masks = [], [], [], []
+        rewards: list[list[float]] = [[] for _ in self.envs]
         for _ in range(self.algo.max_episode_steps):
-            batch = torch.as_tensor(obs, device=self.device).unsqueeze(0)
-            self.model.observe(batch)  # running observation statistics, when env.obs_norm=running
+            batch = torch.as_tensor(np.stack(obs), device=self.device).unsqueeze(1)
+            # running observation statistics (env.obs_norm=running) of the members playing
+            self.model.observe(batch, None if playing.all() else torch.from_numpy(playing))
             dist, value = self.model(batch)
             action = dist.sample()
             log_probs.append(dist.log_prob(action))
             entropies.append(dist.entropy())
             values.append(value)
-            obs, reward, terminated, truncated, _ = self.env.step(to_env_action(action.squeeze(0)))
-            rewards.append(float(reward))
-            self.env_steps += 1
-            if terminated or truncated:
-                self.end_episode(sum(rewards), len(rewards))
+            masks.append(torch.from_numpy(playing.copy()))
+            for k in np.flatnonzero(playing):
+                obs[k], reward, terminated, truncated, _ = self.envs[k].step(
+                    to_env_action(action[k, 0])
+                )
+                rewards[k].append(float(reward))
+                self.env_steps[k] += 1
+                if terminated or truncated:
+                    self.end_episode(k, sum(rewards[k]), len(rewards[k]))
+                    playing[k] = False
+                elif self.env_steps[k] >= self.total_steps[k]:
+                    playing[k] = False
+            if not playing.any():
                 break
-            if self.env_steps >= self.cfg.total_steps:
-                break
-        self.train(torch.cat(log_probs), torch.cat(values), torch.cat(entropies), rewards)
+        self.train(
+            torch.cat(log_probs, 1),
+            torch.cat(values, 1),
+            torch.cat(entropies, 1),
+            rewards,
+            torch.stack(masks, 1).to(self.device),
+        )
 
     def train(
         self,
         log_probs: torch.Tensor,
         values: torch.Tensor,
         entropies: torch.Tensor,
-        rewards: list[float],
+        rewards: list[list[float]],
+        mask: torch.Tensor,
     ) -> None:
-        returns = discounted_returns(torch.tensor(rewards), self.algo.gamma).to(self.device)
+        """One update per member on its episode: [members, steps] tensors, `mask` marking the
+        steps each member played (a single run's episode fills its row)."""
+        returns = torch.zeros(mask.shape)
+        for k, member_rewards in enumerate(rewards):
+            if member_rewards:
+                returns[k, : len(member_rewards)] = discounted_returns(
+                    torch.tensor(member_rewards), float(self.cfgs[k].algo.gamma)
+                )
+        returns = returns.to(self.device)
+        if bool(mask.all()):
+            mask = None  # every member played every step (always so in a single run)
         if self.algo.normalize_returns:
-            returns = normalize(returns, self.algo.return_norm_eps)
+            returns = normalize(returns, self.algo.return_norm_eps, mask)
         reduction = self.algo.loss_reduction
         losses = {
-            "actor": actor_loss(log_probs, returns - values.detach(), reduction),
-            "critic": critic_loss(values, returns, self.algo.critic_loss, reduction),
-            "entropy": entropies.mean(),
+            "actor": actor_loss(log_probs, returns - values.detach(), reduction, mask),
+            "critic": critic_loss(values, returns, self.algo.critic_loss, reduction, mask),
+            "entropy": batch_mean(entropies, mask),
         }
         self.optimize(losses)
