@@ -73,6 +73,17 @@ def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
         ) from None
 
 
+def shares_vector_env(cfg: DictConfig) -> bool:
+    """Whether the members of a batch can share one vector env of all their sub-envs.
+
+    So for numpy-native vector envs (CartPole), where one call steps any number of envs, and
+    no wrapper keeps statistics across them (reward normalisation must stay per member).
+    """
+    if cfg.get("vectorization", "auto") != "auto" or cfg.get("normalize_reward"):
+        return False
+    return env_spec(cfg.id).vector_entry_point is not None and not env_wrappers(cfg)
+
+
 def make_vector_env(cfg: DictConfig, num_envs: int, seed: int) -> gym.vector.VectorEnv:
     """N copies of `cfg.id` behind gymnasium's vector API, seeded and reset once.
 

@@ -14,8 +14,14 @@ entries; only their storage moves. Loading weights copies into them in place, so
 buffer follows.
 """
 
+import warnings
+
 import torch
 from torch import nn
+
+# A member's parameter is a strided view of its row (see above); backward accumulates into
+# its .grad view in place, which autograd flags as a layout mismatch, harmlessly.
+warnings.filterwarnings("ignore", message="grad and param do not obey the gradient layout")
 
 
 def _is_dense(tensor: torch.Tensor) -> bool:

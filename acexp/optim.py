@@ -164,7 +164,8 @@ def apply_update(
     for named in optimizers:
         grad = named.flat.rows(named.flat.grad)  # each member's gradients, in one row
         norm = torch.linalg.vector_norm(grad, dim=1, keepdim=True)
-        if max_grad_norm:  # as clip_grad_norm_: scale by max / (norm + 1e-6) when below 1
+        # as clip_grad_norm_: scale by max / (norm + 1e-6) when below 1
+        if isinstance(max_grad_norm, torch.Tensor) or max_grad_norm:
             grad.mul_((max_grad_norm / (norm + 1e-6)).clamp_(max=1.0))
         norms[named.name] = norm.squeeze(1)
         named.step()

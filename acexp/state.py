@@ -53,14 +53,20 @@ def exact_env_state(envs: gym.vector.VectorEnv) -> bool:
     return not isinstance(_layers(envs)[-1], gym.vector.SyncVectorEnv | gym.vector.AsyncVectorEnv)
 
 
-def vector_env_state(envs: gym.vector.VectorEnv) -> list[dict]:
+def vector_env_state(envs: gym.vector.VectorEnv, part: slice | None = None) -> list[dict]:
     """Per wrapper layer: its numeric arrays, its Generator and its running statistics
-    (RunningMeanStd, e.g. NormalizeReward's `return_rms`)."""
+    (RunningMeanStd, e.g. NormalizeReward's `return_rms`).
+
+    With `part`, only those sub-envs: arrays whose last axis runs over the sub-envs are cut
+    to them (the state of one member's envs in a vector env that several members share).
+    """
     state = []
     for layer in _layers(envs):
         entry: dict = {"arrays": {}, "np_random": None, "running": {}}
         for name, value in vars(layer).items():
             if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+                if part is not None and value.ndim and value.shape[-1] == envs.num_envs:
+                    value = value[..., part]
                 entry["arrays"][name] = torch.from_numpy(value.copy())
             elif name == "_np_random" and isinstance(value, np.random.Generator):
                 entry["np_random"] = value.bit_generator.state

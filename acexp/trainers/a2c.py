@@ -12,7 +12,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from acexp.envs import make_vector_env
+from acexp.envs import make_vector_env, shares_vector_env
 from acexp.losses import actor_loss, batch_mean, critic_loss, gae, normalize
 from acexp.ppo_losses import explained_variance
 from acexp.registry import register_trainer
@@ -26,23 +26,44 @@ class A2CTrainer(Trainer):
     stores_log_probs = False
 
     def make_envs(self) -> tuple[gym.Space, gym.Space]:
-        """Each member's own vector env, seeded with its seed, as a single run makes it."""
-        self.envs = [make_vector_env(c.env, self.algo.num_envs, c.seed) for c in self.cfgs]
-        return self.envs[0].single_observation_space, self.envs[0].single_action_space
+        """Each member's vector env, seeded with its seed, as a single run makes it; or, where
+        one call steps any number of envs (`shares_vector_env`), one vector env of every
+        member's envs, seeded from all their seeds (then a member's episodes are its own draws,
+        but not those of its single run). `env_groups` lists (first member, members, env)."""
+        n = self.algo.num_envs
+        if self.members > 1 and shares_vector_env(self.cfg.env):
+            seed = int(np.random.SeedSequence([c.seed for c in self.cfgs]).generate_state(1)[0])
+            self.env_seeds = [seed]
+            self.env_groups = [
+                (0, self.members, make_vector_env(self.cfg.env, self.members * n, seed))
+            ]
+        else:
+            self.env_seeds = [c.seed for c in self.cfgs]
+            self.env_groups = [
+                (k, 1, make_vector_env(c.env, n, c.seed)) for k, c in enumerate(self.cfgs)
+            ]
+        envs = self.env_groups[0][2]
+        return envs.single_observation_space, envs.single_action_space
 
     def close(self) -> None:
-        for envs in self.envs:
+        for _, _, envs in self.env_groups:
             envs.close()
         super().close()
+
+    def member_envs(self, k: int) -> tuple[gym.vector.VectorEnv, slice | None]:
+        """Member k's vector env, and its sub-envs there when it shares one (else None)."""
+        for first, count, envs in self.env_groups:
+            if first <= k < first + count:
+                n = self.algo.num_envs
+                return envs, None if count == 1 else slice((k - first) * n, (k - first + 1) * n)
+        raise IndexError(k)
 
     def _allocate(self) -> None:
         """Rollout storage [n_steps, members, num_envs, ...], allocated once and overwritten
         every update; per-column discounts for GAE over [n_steps, members * num_envs]."""
         n_envs = self.algo.num_envs
-        obs_space, act_space = (
-            self.envs[0].single_observation_space,
-            self.envs[0].single_action_space,
-        )
+        envs = self.env_groups[0][2]
+        obs_space, act_space = envs.single_observation_space, envs.single_action_space
         shape = (self.algo.n_steps, self.members, n_envs)
         # numpy: a row write costs a microsecond, a tensor's setitem several; the update reads
         # the rollout through torch.from_numpy views of the same memory.
@@ -62,7 +83,6 @@ class A2CTrainer(Trainer):
         self, next_obs: np.ndarray, prev_done: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Fill the rollout storage; return the next observation, done flags and V(next)."""
-        active = np.flatnonzero(self.active)
         for t in range(self.algo.n_steps):
             obs = torch.from_numpy(next_obs)
             self.model.observe(obs)  # running observation statistics, when env.obs_norm=running
@@ -74,39 +94,57 @@ class A2CTrainer(Trainer):
             if log_prob is not None:
                 self.log_probs[t] = log_prob.cpu().numpy()
             self.valid[t] = ~prev_done & self.active[:, None]
-            for k in active:
-                self.step_member(k, t, action[k], next_obs, prev_done)
+            for first, count, envs in self.env_groups:
+                if self.active[first : first + count].any():
+                    self.step_group(t, first, count, envs, action, next_obs, prev_done)
         next_value = self.model.value(torch.from_numpy(next_obs).to(self.device))
         return next_obs, prev_done, next_value.cpu().numpy()
 
-    def step_member(
-        self, k: int, t: int, action: np.ndarray, next_obs: np.ndarray, prev_done: np.ndarray
+    def step_group(
+        self,
+        t: int,
+        first: int,
+        count: int,
+        envs: gym.vector.VectorEnv,
+        action: np.ndarray,
+        next_obs: np.ndarray,
+        prev_done: np.ndarray,
     ) -> None:
-        """Step member k's envs: its row of the rollout, of `next_obs` and of `prev_done`."""
-        if not self.active[k]:
-            return  # it failed earlier in this rollout
+        """Step the vector env of members first..first+count-1: their rows of the rollout,
+        of `next_obs` and of `prev_done`. Ended members' envs step on, unrecorded."""
+        members = slice(first, first + count)
         try:
-            obs, reward, terminated, truncated, info = self.envs[k].step(action)
-        except Exception as exc:  # e.g. MuJoCo's instability on NaN actions: this member's
-            self.fail_member(k, exc)
-            self.valid[t, k] = False
+            obs, reward, terminated, truncated, info = envs.step(
+                action[members].reshape(-1, *action.shape[2:])
+            )
+        except Exception as exc:  # e.g. MuJoCo's instability on NaN actions: these members'
+            for k in range(first, first + count):
+                if self.active[k]:
+                    self.fail_member(k, exc)
+            self.valid[t, members] = False
             return
-        next_obs[k] = obs
-        prev_done[k] = terminated | truncated
-        self.rewards[t, k] = reward
-        self.terminated[t, k] = terminated
-        self.done[t, k] = prev_done[k]
-        self.env_steps[k] += int(np.count_nonzero(self.valid[t, k]))
+        rows = (count, -1)
+        next_obs[members] = obs.reshape(count, -1, *obs.shape[1:])
+        prev_done[members] = (terminated | truncated).reshape(rows)
+        self.rewards[t, members] = reward.reshape(rows)
+        self.terminated[t, members] = terminated.reshape(rows)
+        self.done[t, members] = prev_done[members]
+        self.env_steps[members] += np.count_nonzero(self.valid[t, members], axis=1)
         if "_episode" in info:
+            n = self.algo.num_envs
             for i in np.flatnonzero(info["_episode"]):
-                self.end_episode(k, float(info["episode"]["r"][i]), int(info["episode"]["l"][i]))
+                k = first + i // n
+                if self.active[k]:
+                    self.end_episode(
+                        k, float(info["episode"]["r"][i]), int(info["episode"]["l"][i])
+                    )
 
     def learn(self) -> None:
         self._allocate()
         if not self.resumed:
-            self.next_obs = np.stack(
-                [envs.reset(seed=c.seed)[0] for envs, c in zip(self.envs, self.cfgs, strict=True)]
-            )
+            groups = zip(self.env_seeds, self.env_groups, strict=True)
+            obs = np.concatenate([envs.reset(seed=seed)[0] for seed, (_, _, envs) in groups])
+            self.next_obs = obs.reshape(self.members, self.algo.num_envs, *obs.shape[1:])
             self.prev_done = np.zeros((self.members, self.algo.num_envs), dtype=bool)
         self.start_clocks()
         columns = (self.algo.n_steps, -1)  # GAE runs over [n_steps, members * num_envs]
@@ -132,14 +170,14 @@ class A2CTrainer(Trainer):
             **super().state_dict(k),
             "next_obs": torch.from_numpy(self.next_obs[k].copy()),
             "prev_done": torch.from_numpy(self.prev_done[k].copy()),
-            "envs": vector_env_state(self.envs[k]),
-            "envs_exact": exact_env_state(self.envs[k]),
+            "envs": vector_env_state(*self.member_envs(k)),
+            "envs_exact": exact_env_state(self.member_envs(k)[0]),
         }
 
     def load_state_dict(self, state: dict) -> None:
         """Exact for numpy-native vector envs; other envs restart their episodes (see docs)."""
         super().load_state_dict(state)
-        (envs,) = self.envs
+        ((_, _, envs),) = self.env_groups
         if state["envs_exact"]:
             set_vector_env_state(envs, state["envs"])
             self.next_obs = state["next_obs"].numpy()[None].copy()
