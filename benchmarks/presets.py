@@ -41,7 +41,7 @@ def train_and_evaluate(
     env = make_env(cfg.env, seed)
     model = build_model(cfg, env.observation_space, env.action_space)
     env.close()
-    model.load_state_dict(load_torch(run_dir / "model.pt"))
+    model.load_member_state_dict(0, load_torch(run_dir / "model.pt"))
     returns = evaluate_policy(model, cfg, episodes, deterministic=True, seed=10_000 + seed)
     result = {
         "preset": preset,

@@ -1,0 +1,94 @@
+"""Batched runs against the joblib launcher: the same sweep, the same jobs, the same env steps.
+
+Each figure runs one sweep through the real CLI twice, `hydra/launcher=batched` and
+`hydra/launcher=joblib` (one job per core), alternating `--repeats` times, and divides the
+aggregate env steps per second (all runs' env steps / the sweep's wall time, start-up
+included) of the first by the second's, medians of the repeats. `learning` runs the default
+CartPole config over 16 seeds both ways and tables what each run reached.
+
+    python -m benchmarks.batched [cartpole tutorial halfcheetah learning] [--repeats N]
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+import numpy as np
+
+# name -> (the sweep's overrides, target ratio); fixed budgets, so both launchers do the same work
+FIGURES = {
+    "cartpole": (
+        ["seed=range(16)", "optim.lr=4e-3,1e-3", "total_steps=100000", "stop_on_solve=false"],
+        5.0,
+    ),
+    "tutorial": (
+        ["+experiment=tutorial_sweep", "total_steps=10000", "stop_on_solve=false"],
+        10.0,
+    ),
+    "halfcheetah": (["+experiment=halfcheetah_ppo", "seed=range(8)", "total_steps=100000"], 3.0),
+}
+LEARNING = ["seed=range(16)"]  # the default config: A2C on CartPole, stop on solve
+LAUNCHERS = {
+    "batched": ["hydra/launcher=batched"],
+    "joblib": ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={os.cpu_count()}"],
+}
+
+
+def sweep(out: Path, overrides: list[str], launcher: str) -> tuple[float, list[dict]]:
+    """Run the sweep; its wall time and every run's metrics.json."""
+    command = [sys.executable, "-m", "acexp", "-m", *overrides, *LAUNCHERS[launcher]]
+    command += ["log.progress=false", f"hydra.sweep.dir={out}"]
+    start = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    wall = time.perf_counter() - start
+    runs = [json.loads(p.read_text()) for p in sorted(out.glob("*/metrics.json"))]
+    return wall, runs
+
+
+def speed(name: str, repeats: int, tmp: Path) -> None:
+    overrides, target = FIGURES[name]
+    rates: dict[str, list[float]] = {"batched": [], "joblib": []}
+    for i in range(repeats):
+        for launcher in rates:  # alternated, so a slow spell of the machine hits both
+            wall, runs = sweep(tmp / f"{name}-{launcher}-{i}", overrides, launcher)
+            steps = sum(r["env_steps"] for r in runs)
+            rates[launcher].append(steps / wall)
+            print(f"  {name} {launcher}: {len(runs)} runs, {steps:,} env steps in {wall:.1f} s")
+    batched, joblib = (statistics.median(rates[k]) for k in ("batched", "joblib"))
+    print(
+        f"{name}: batched {batched:,.0f} vs joblib {joblib:,.0f} env steps/s: "
+        f"{batched / joblib:.2f}x (target >= {target:g}; medians of {repeats})"
+    )
+
+
+def learning(tmp: Path) -> None:
+    print("| launcher | runs | solved | steps to solve: median [IQR] |")
+    print("|---|---|---|---|")
+    for launcher in ("batched", "joblib"):
+        _, runs = sweep(tmp / f"learning-{launcher}", LEARNING, launcher)
+        solved = [r["steps_to_solve"] for r in runs if r["solved"]]
+        q1, median, q3 = np.percentile(solved, [25, 50, 75]) if solved else (np.nan,) * 3
+        print(f"| {launcher} | {len(runs)} | {len(solved)} | {median:,.0f} [{q1:,.0f}-{q3:,.0f}] |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("figures", nargs="*", default=[*FIGURES, "learning"])
+    parser.add_argument("--repeats", type=int, default=1)
+    args = parser.parse_args()
+    with TemporaryDirectory() as tmp:
+        for name in args.figures:
+            if name == "learning":
+                learning(Path(tmp))
+            else:
+                speed(name, args.repeats, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
