@@ -263,7 +263,9 @@ class Trainer(ABC):
         finite = [t.isfinite().reshape(self.members, -1).all(1) for t in rows + buffers]
         finite = torch.stack(finite).all(0)
         bad = np.flatnonzero(~finite.cpu().numpy() & self.active)
-        found = {}
+        found: dict[int, str] = {}
+        if not bad.size:
+            return found
         tensors = [(n, t) for n, t in self.model.state_dict().items() if t.is_floating_point()]
         for k in bad:
             for name, tensor in tensors:
