@@ -117,7 +117,8 @@ class BatchedLauncher(Launcher):
                 cfgs.append(ret.return_value)
                 out_dirs.append(Path(ret.hydra_cfg.hydra.runtime.output_dir))
             if jobs:
-                log.info(f"batch {number}/{len(groups)}: {len(jobs)} jobs")
+                names = " ".join(out_dir.name for out_dir in out_dirs)
+                log.info(f"batch {number}/{len(groups)} ({len(jobs)} jobs): {names}")
                 first = cast(JobReturn, returns[jobs[0]])
                 yield Batch(jobs=jobs, cfgs=cfgs, out_dirs=out_dirs, hydra_cfg=first.hydra_cfg)
 
@@ -224,12 +225,15 @@ def _exit_error(message: str) -> None:
 
 def _exit_interrupted(signum: int, trained: list[Trained], not_started: int) -> None:
     """Say in one line how to continue the interrupted jobs, and exit 128 + signal."""
-    interrupted = [
-        out_dir
+    stopped = sorted(  # in job order
+        (job, out_dir)
         for done in trained
-        for out_dir, result in zip(done.batch.out_dirs, done.results, strict=True)
+        for job, out_dir, result in zip(
+            done.batch.jobs, done.batch.out_dirs, done.results, strict=True
+        )
         if result.get("status") == "interrupted"
-    ]
+    )
+    interrupted = [out_dir for _, out_dir in stopped]
     for out_dir in interrupted:
         log.info(f"interrupted: {out_dir}")
     example = f", e.g. resume='{interrupted[0]}'" if interrupted else ""
