@@ -1,0 +1,221 @@
+"""Train batches in this process or side by side in worker processes, and stop them on a signal.
+
+A worker is a spawned process in its own process group: a terminal's Ctrl-C reaches only the
+sweep process, which passes each SIGINT/SIGTERM on to every worker once, so a batch sees a
+signal once and stops at its next safe point with a checkpoint (a second one stops it at once).
+"""
+
+import logging
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from multiprocessing import resource_tracker
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+
+from hydra.core.utils import configure_log, setup_globals
+from omegaconf import DictConfig
+
+from acexp.signals import STOP_SIGNALS
+
+from ._held_signals import HeldSignals
+
+READY = "ready"  # a worker's first message: it holds signals now, so they may be passed on
+
+
+@dataclass
+class Batch:
+    """Jobs that train together: their numbers in this launch, configs and run directories."""
+
+    jobs: list[int]
+    cfgs: list[DictConfig]
+    out_dirs: list[Path]
+    hydra_cfg: DictConfig  # the first job's Hydra config: how to log (hydra/job_logging)
+
+
+@dataclass
+class Trained:
+    """A batch that ran, with each member's metrics (`metrics.json`), in job order."""
+
+    batch: Batch
+    results: list[dict]
+
+
+def failure(error: str) -> dict:
+    """The metrics of a member that could not report its own."""
+    return {"status": "failed", "error": error}
+
+
+def interruption(results: list[dict]) -> int | None:
+    """The signal that interrupted a member of the batch, if one was."""
+    for result in results:
+        if result.get("status") == "interrupted":
+            return signal.Signals[result.get("signal", "SIGINT")]
+    return None
+
+
+def train(batch: Batch) -> list[dict]:
+    """Train one batch in this process; returns each member's metrics."""
+    from acexp.batch import run_batch
+
+    _log_to_every_job(batch)
+    return run_batch(batch.cfgs, batch.out_dirs)
+
+
+def _log_to_every_job(batch: Batch) -> None:
+    """Log as Hydra does for a job (hydra/job_logging), with the first job's log file copied
+    into every member's directory: each job's log is the log of its batch."""
+    hydra = batch.hydra_cfg.hydra
+    configure_log(hydra.job_logging, hydra.verbose)
+    root = logging.getLogger()
+    first = Path(batch.out_dirs[0])
+    for handler in list(root.handlers):
+        if not isinstance(handler, logging.FileHandler):
+            continue
+        path = Path(handler.baseFilename)
+        if path.parent != first:
+            continue  # a log file outside the run directory is shared already
+        for out_dir in batch.out_dirs[1:]:
+            copy = logging.FileHandler(Path(out_dir) / path.name, encoding=handler.encoding)
+            copy.setLevel(handler.level)
+            copy.setFormatter(handler.formatter)
+            root.addHandler(copy)
+
+
+def run_batches(batches: Iterator[Batch], workers: int) -> tuple[list[Trained], int | None]:
+    """Train batches, `workers` at a time (1: in this process, one after another).
+
+    `batches` is consumed lazily: once a signal arrives, no further batch is taken from it.
+    Returns the batches that ran and the signal that stopped the sweep, if one did.
+    """
+    if workers == 1:
+        return _in_this_process(batches)
+    return _in_workers(batches, workers)
+
+
+def _in_this_process(batches: Iterator[Batch]) -> tuple[list[Trained], int | None]:
+    trained: list[Trained] = []
+    stopped: int | None = None
+    with HeldSignals() as held:
+        while stopped is None and (batch := next(batches, None)) is not None:
+            results = train(batch)
+            trained.append(Trained(batch, results))
+            stopped = interruption(results)
+            if stopped is None and held.received:
+                stopped = held.received[0]
+    return trained, stopped
+
+
+class _Worker:
+    """One batch in a spawned process; messages come back over a pipe."""
+
+    def __init__(self, context: multiprocessing.context.SpawnContext, batch: Batch) -> None:
+        self.batch = batch
+        self.ready = False
+        self.conn, child_end = context.Pipe(duplex=False)
+        self.process: BaseProcess = context.Process(target=_worker_main, args=(batch, child_end))
+        resource_tracker.ensure_running()  # starting it would unblock the signals below
+        with _signals_blocked():  # the worker starts with them blocked too, until it holds them
+            self.process.start()
+        child_end.close()  # so that the pipe reads as closed once the worker has gone
+
+    def send_signal(self, signum: int) -> None:
+        if self.ready and self.process.pid is not None:
+            with suppress(ProcessLookupError):  # it has just finished
+                os.kill(self.process.pid, signum)
+
+    def receive(self) -> str | list[dict]:
+        """The next message; a worker that died without reporting fails all its members."""
+        try:
+            return self.conn.recv()
+        except EOFError:
+            self.process.join()
+            error = f"the batch's worker process exited with code {self.process.exitcode}"
+            return [failure(error)] * len(self.batch.jobs)
+
+
+def _in_workers(batches: Iterator[Batch], workers: int) -> tuple[list[Trained], int | None]:
+    context = multiprocessing.get_context("spawn")
+    running: dict[Connection, _Worker] = {}
+    trained: list[Trained] = []
+    stop: list[int] = []
+
+    def request_stop(signum: int) -> None:
+        stop.append(signum)
+        for worker in running.values():
+            worker.send_signal(signum)
+
+    try:
+        with _handled(lambda signum, frame: request_stop(signum)):
+            while True:
+                while not stop and len(running) < workers:
+                    batch = next(batches, None)
+                    if batch is None:
+                        break
+                    worker = _Worker(context, batch)
+                    running[worker.conn] = worker
+                if not running:
+                    break
+                for conn in wait(list(running)):
+                    worker = running[conn]
+                    message = worker.receive()
+                    if message == READY:
+                        worker.ready = True
+                        if stop:
+                            worker.send_signal(stop[0])
+                        continue
+                    del running[conn]
+                    worker.process.join()
+                    trained.append(Trained(worker.batch, message))
+                    signum = interruption(message)
+                    if signum is not None and not stop:  # signalled directly, not through us
+                        request_stop(signum)
+    finally:
+        for worker in running.values():  # only after an error here: stop them as a signal would
+            if worker.ready:
+                worker.send_signal(signal.SIGTERM)
+            else:
+                worker.process.kill()  # still starting: it has trained nothing
+            worker.process.join()
+    return trained, (stop or [None])[0]
+
+
+def _worker_main(batch: Batch, conn: Connection) -> None:
+    """A worker process: hold signals, say so, train the batch and send its results."""
+    os.setpgrp()  # a terminal's Ctrl-C now reaches the sweep process only, which passes it on
+    setup_globals()
+    with HeldSignals():
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked while starting
+        conn.send(READY)
+        try:
+            results = train(batch)
+        except Exception as exc:  # run_batch itself failed: every member did
+            results = [failure(f"{type(exc).__name__}: {exc}")] * len(batch.jobs)
+    conn.send(results)
+    conn.close()
+
+
+@contextmanager
+def _handled(handler: Callable) -> Iterator[None]:
+    """Within the block, SIGINT/SIGTERM go to `handler`."""
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@contextmanager
+def _signals_blocked() -> Iterator[None]:
+    """SIGINT/SIGTERM wait until the end of the block, and a process started in it inherits
+    them blocked: a terminal's Ctrl-C cannot kill a worker before it can hold signals."""
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)

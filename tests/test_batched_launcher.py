@@ -1,0 +1,252 @@
+"""hydra/launcher=batched through the real CLI: run directories, batches, errors, Optuna,
+SIGTERM and resume, and that a fresh install finds the plugin."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import venv
+from pathlib import Path
+
+import pytest
+import yaml
+from omegaconf import OmegaConf
+
+from acexp.batch import MEMBER_KEYS, batch_key, group_batches
+from hydra_plugins.acexp_batched_launcher._held_signals import HeldSignals
+from tests.conftest import ROOT, acexp, make_cfg
+
+TINY = ("total_steps=200", "log.progress=false")
+SWEEP = ("seed=0,1", "optim.lr=1e-3,3e-3", *TINY)  # 4 runs that share one batch
+# settings that change a shape, the control flow or the process: a batch shares them
+SHARED_KEYS = (
+    "env.id", "arch.name", "arch.hidden_sizes", "optim.mode", "optim.name",
+    "algo.n_steps", "algo.num_envs", "torch_threads", "checkpoint.every_steps",
+)  # fmt: skip
+RUNS = {f"optim.lr={lr},seed={s},total_steps=200" for lr in ("0.001", "0.003") for s in (0, 1)}
+
+
+def metrics(job: Path) -> dict:
+    return json.loads((job / "metrics.json").read_text())
+
+
+def files(job: Path) -> set[str]:
+    """A run directory's files, with the parts that name a time, host or step left out."""
+    names = {str(p.relative_to(job)) for p in job.rglob("*") if p.is_file()}
+    return {re.sub(r"(events\.out\.tfevents|checkpoints/step_).*", r"\1*", n) for n in names}
+
+
+def batches(stdout: str) -> list[set[str]]:
+    """The jobs of each batch, from the launcher's `batch i/n (k jobs): names` log lines."""
+    return [set(m.split()) for m in re.findall(r"\] batch \d+/\d+ \(\d+ jobs\): (.*)", stdout)]
+
+
+def start(tmp: Path, *args: str, launcher: str = "batched") -> tuple[Path, subprocess.Popen]:
+    """Start `python -m acexp -m args` into tmp/<launcher>, as conftest.acexp runs it."""
+    out = tmp / launcher
+    cmd = [sys.executable, "-m", "acexp", "-m", *args, f"hydra/launcher={launcher}",
+           "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={out}"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    pipe = subprocess.PIPE
+    return out, subprocess.Popen(cmd, cwd=tmp, env=env, stdout=pipe, stderr=pipe, text=True)
+
+
+def finish(out: Path, proc: subprocess.Popen) -> Path:
+    """Wait for a sweep that must succeed; its stdout is kept in <sweep dir>/stdout.log."""
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    (out / "stdout.log").write_text(stdout)
+    return out
+
+
+@pytest.fixture(scope="module")
+def sweeps(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The same 4 runs side by side: batched (one batch, in the sweep's process) and joblib."""
+    tmp = tmp_path_factory.mktemp("sweeps")
+    batched, joblib = start(tmp, *SWEEP), start(tmp, *SWEEP, launcher="joblib")
+    return finish(*batched), finish(*joblib)
+
+
+def test_batched_sweep_writes_the_run_directories_joblib_writes(sweeps: tuple) -> None:
+    batched, joblib = sweeps
+    jobs = {p.name for p in batched.iterdir() if p.is_dir()}
+    assert jobs == RUNS == {p.name for p in joblib.iterdir() if p.is_dir()}
+    assert batches((batched / "stdout.log").read_text()) == [RUNS]  # they trained as one batch
+    for job in RUNS:
+        ours, theirs = batched / job, joblib / job
+        assert files(ours) == files(theirs) == {
+            ".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml", "__main__.log",
+            "events.out.tfevents*", "metrics.json", "model.pt", "checkpoints/step_*",
+        }  # fmt: skip
+        for name in ("config.yaml", "overrides.yaml"):
+            assert (ours / ".hydra" / name).read_text() == (theirs / ".hydra" / name).read_text()
+        hydra = yaml.safe_load((ours / ".hydra" / "hydra.yaml").read_text())["hydra"]
+        assert hydra["runtime"]["output_dir"] == str(ours)
+        assert metrics(ours)["status"] == metrics(theirs)["status"] == "completed"
+        assert metrics(ours).keys() == metrics(theirs).keys()
+        assert "completed: " in (ours / "__main__.log").read_text()  # the batch's log
+
+
+def test_report_reads_a_batched_sweep(sweeps: tuple, tmp_path: Path) -> None:
+    batched, _ = sweeps
+    report = acexp(str(batched), cwd=tmp_path, module="acexp.report")
+    assert report.returncode == 0, report.stderr
+    with (batched / "report.csv").open() as f:
+        rows = {row["group"]: row for row in csv.DictReader(f)}
+    assert set(rows) == {"optim.lr=0.001", "optim.lr=0.003"}
+    assert all(int(row["n_completed"]) == 2 for row in rows.values())
+
+
+def test_jobs_of_different_archs_train_in_different_batches(tmp_path: Path) -> None:
+    out = finish(*start(tmp_path, "arch=shared,unshared", "seed=0,1", *TINY))
+    shared, unshared = ({f"arch={a},seed={s},total_steps=200" for s in (0, 1)} for a in
+                        ("shared", "unshared"))  # fmt: skip
+    assert sorted(batches((out / "stdout.log").read_text()), key=sorted) == [shared, unshared]
+    pids = {}  # the two batches ran side by side, each in its own worker process
+    for job in shared | unshared:
+        assert metrics(out / job)["status"] == "completed"
+        (events,) = (out / job).glob("events.out.tfevents.*")
+        pids[job] = events.name.split(".")[-2]
+    assert len({pids[j] for j in shared}) == len({pids[j] for j in unshared}) == 1
+    assert {pids[j] for j in shared} != {pids[j] for j in unshared}
+
+
+def test_what_may_differ_within_a_batch() -> None:
+    cfg = make_cfg("algo=ppo")
+    for key in MEMBER_KEYS:  # per-member settings
+        other = copy.deepcopy(cfg)
+        OmegaConf.update(other, key, 12345, force_add=True)
+        assert batch_key(other) == batch_key(cfg), key
+    for key in SHARED_KEYS:
+        other = copy.deepcopy(cfg)
+        OmegaConf.update(other, key, 12345)
+        assert batch_key(other) != batch_key(cfg), key
+
+
+def test_group_batches_keeps_job_order_and_splits_at_max_size() -> None:
+    cfgs = [
+        make_cfg("seed=0"),
+        make_cfg("seed=1"),
+        make_cfg("arch=unshared"),
+        make_cfg("optim.lr=0.01", "algo.ent_coef=0.1"),
+        make_cfg("arch=unshared", "seed=3"),
+        make_cfg("algo.n_steps=7"),
+    ]
+    assert group_batches(cfgs, 64) == [[0, 1, 3], [2, 4], [5]]
+    assert group_batches(cfgs, 2) == [[0, 1], [3], [2, 4], [5]]
+
+
+def test_a_bad_value_in_one_job_stops_the_sweep_before_anything_trains(tmp_path: Path) -> None:
+    # each value passes the CLI's own check; only seed=0 with optim.lr=${seed} gives lr=0
+    out = tmp_path / "sweep"
+    result = acexp("-m", "seed=1,0", "optim.lr=1,${seed}", *TINY, "hydra/launcher=batched",
+                   f"hydra.sweep.dir={out}", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        r"acexp: error: job optim.lr=$\{seed\},seed=0,total_steps=200: optim.lr=0 is invalid; "
+        "expected a number > 0"
+    ]
+    assert [p.name for p in out.iterdir()] == ["multirun.yaml"]  # no job directory
+
+
+def test_optuna_trials_launched_together_train_as_one_batch(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    result = acexp(
+        "-m", "+hparams_search=optuna", "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2",
+        *TINY, "hydra/launcher=batched", f"hydra.sweep.dir={out}", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    trials = [p for p in out.iterdir() if p.is_dir()]
+    assert len(trials) == 2 and batches(result.stdout) == [{p.name for p in trials}]
+    best = yaml.safe_load((out / "optimization_results.yaml").read_text())
+    finals = [metrics(p)["final_return"] for p in trials]
+    assert best["best_value"] == pytest.approx(max(f for f in finals if f is not None))
+
+
+@pytest.mark.parametrize("n_jobs", [2, 1])  # batches in worker processes; in the sweep's process
+def test_sigterm_checkpoints_every_running_batch_and_resume_completes_it(
+    tmp_path: Path, n_jobs: int
+) -> None:
+    out = tmp_path / "sweep"
+    cmd = [
+        sys.executable, "-m", "acexp", "-m", "seed=0,1", "total_steps=20000",
+        "stop_on_solve=false", "checkpoint.every_steps=500", "log.progress=false",
+        "hydra/launcher=batched", "hydra.launcher.max_batch_size=1",
+        f"hydra.launcher.n_jobs={n_jobs}", f"hydra.sweep.dir={out}",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*/events.out.tfevents.*")) and time.monotonic() < deadline:
+        time.sleep(0.05)  # signal as soon as one run has built its trainer
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    jobs = sorted(p for p in out.iterdir() if p.is_dir())
+    # side by side, both runs were stopped; one after another, the second never started
+    assert len(jobs) == n_jobs
+    for job in jobs:
+        assert metrics(job)["status"] == "interrupted", stdout
+        assert list((job / "checkpoints").glob("*.pt"))
+    unstarted = "; 1 jobs had not started" if n_jobs == 1 else ""
+    assert stderr.strip().splitlines()[-1] == (
+        f"acexp: sweep stopped by SIGTERM; continue each of its {n_jobs} interrupted jobs "
+        f"with: python -m acexp resume=<job dir>, e.g. resume='{jobs[0]}'{unstarted}"
+    )
+    resumed = acexp(f"resume={jobs[0]}", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert metrics(jobs[0])["status"] == "completed"
+    assert metrics(jobs[0])["env_steps"] >= 20000
+
+
+def test_held_signal_reaches_the_handler_installed_after_it() -> None:
+    received: list[int] = []
+    with HeldSignals() as held:
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)  # a second copy (terminal and sweep) counts once
+        deadline = time.monotonic() + 5
+        while not held.received and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert held.received == [signal.SIGTERM]
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+        try:
+            deadline = time.monotonic() + 5
+            while not received and time.monotonic() < deadline:
+                time.sleep(0.01)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    assert received == [signal.SIGTERM]
+
+
+def test_fresh_editable_install_finds_the_launcher_from_another_directory(
+    tmp_path: Path,
+) -> None:
+    # a venv of its own, reusing this one's packages through a .pth instead of downloading them
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=False)
+    python = env_dir / "bin" / "python"
+    ask = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    purelib = subprocess.run([python, "-c", ask], capture_output=True, text=True, check=True)
+    here = subprocess.run([sys.executable, "-c", ask], capture_output=True, text=True, check=True)
+    (Path(purelib.stdout.strip()) / "_parent_venv.pth").write_text(here.stdout)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
+               "--no-build-isolation", "--no-index", "-q", "-e", str(ROOT)]  # fmt: skip
+    result = subprocess.run(install, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = elsewhere / "sweep"
+    cmd = [python, "-m", "acexp", "-m", "seed=0", *TINY, "hydra/launcher=batched",
+           f"hydra.sweep.dir={out}"]  # fmt: skip
+    result = subprocess.run(cmd, cwd=elsewhere, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert metrics(out / "seed=0,total_steps=200")["status"] == "completed"
