@@ -1,6 +1,7 @@
 """Evaluate a trained policy on fresh episodes of its environment, with raw rewards."""
 
 import gymnasium as gym
+import numpy as np
 import torch
 from omegaconf import DictConfig
 
@@ -15,23 +16,46 @@ def policy_action(model: ActorCritic, obs: torch.Tensor, deterministic: bool) ->
 
 
 @torch.inference_mode()
+def play_member_episodes(
+    model: ActorCritic,
+    envs: list[gym.Env | None],
+    episodes: int,
+    deterministic: bool,
+    seeds: list[int | None],
+) -> list[list[float]]:
+    """Undiscounted returns of `episodes` full episodes of each member of `model`, member k
+    in `envs[k]` (None: member k does not play), all stepped together; each member's first
+    reset is seeded with `seeds[k]`. A member that has played its episodes waits."""
+    device = next(model.parameters()).device
+    playing = [k for k, env in enumerate(envs) if env is not None]
+    obs = {k: envs[k].reset(seed=seeds[k])[0] for k in playing}
+    returns: dict[int, list[float]] = {k: [] for k in playing}
+    totals = dict.fromkeys(playing, 0.0)
+    idle = obs[playing[0]] if playing else None  # what a member that does not play is shown
+    while playing:
+        batch = torch.as_tensor(np.stack([obs.get(k, idle) for k in range(len(envs))]))
+        batch = batch.to(device).unsqueeze(1)  # [members, 1, ...]
+        one = model.members == 1  # a one-member model also takes a batch without members
+        actions = policy_action(model, batch[0] if one else batch, deterministic)
+        for k in list(playing):
+            action = actions[0] if one else actions[k, 0]
+            obs[k], reward, terminated, truncated, _ = envs[k].step(to_env_action(action))
+            totals[k] += float(reward)
+            if terminated or truncated:
+                returns[k].append(totals[k])
+                totals[k] = 0.0
+                if len(returns[k]) == episodes:
+                    playing.remove(k)
+                else:
+                    obs[k] = envs[k].reset()[0]
+    return [returns.get(k, []) for k in range(len(envs))]
+
+
 def play_episodes(
     model: ActorCritic, env: gym.Env, episodes: int, deterministic: bool, seed: int
 ) -> list[float]:
     """Undiscounted returns of `episodes` full episodes; the first reset is seeded with `seed`."""
-    device = next(model.parameters()).device
-    returns = []
-    for episode in range(episodes):
-        obs, _ = env.reset(seed=seed if episode == 0 else None)
-        total, done = 0.0, False
-        while not done:
-            batch = torch.as_tensor(obs, device=device).unsqueeze(0)
-            action = policy_action(model, batch, deterministic)
-            obs, reward, terminated, truncated, _ = env.step(to_env_action(action.squeeze(0)))
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
-    return returns
+    return play_member_episodes(model, [env], episodes, deterministic, [seed])[0]
 
 
 def evaluate_policy(

@@ -67,6 +67,14 @@ class RunLogger:
         self.writer.add_scalar("charts/episodic_return", episode_return, step)
         self.writer.add_scalar("charts/episodic_length", length, step)
 
+    def evaluation(self, step: int, returns: list[float]) -> None:
+        """The greedy policy's evaluation returns: their mean and spread."""
+        values = torch.tensor(returns, dtype=torch.float64)
+        self.writer.add_scalar("eval/return", float(values.mean()), step)
+        self.writer.add_scalar("eval/return_std", float(values.std(unbiased=False)), step)
+        self.writer.add_scalar("eval/return_min", float(values.min()), step)
+        self.writer.add_scalar("eval/return_max", float(values.max()), step)
+
     def due(self, step: int) -> bool:
         """Whether update statistics are due at this step (keeps host syncs off the hot path)."""
         return step >= self.next_log_step

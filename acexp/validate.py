@@ -80,6 +80,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "algo.critic_loss": _one_of(["mse", "smooth_l1"]),
     "algo.loss_reduction": _one_of(["mean", "sum"]),
     "log.every_steps": (_positive_int, "an integer >= 1"),
+    "eval.every_steps": (lambda v: _integer(v) and v >= 0, "an integer >= 0 (0: no evaluation)"),
+    "eval.episodes": (_positive_int, "an integer >= 1"),
     "checkpoint.every_steps": (_positive_int, "an integer >= 1"),
     "checkpoint.keep": (_positive_int, "an integer >= 1"),
     "resume": (lambda v: v is None or isinstance(v, str), "null or a run directory"),

@@ -222,3 +222,27 @@ def test_sigterm_checkpoints_every_member_and_each_resumes_as_a_single_run(
         resumed = run(make_cfg(f"resume={out}"))
         assert resumed["status"] == "completed" and resumed["env_steps"] >= 3000
         assert resumed["episodes"] > before["episodes"]
+
+
+def test_evaluation_during_training_logs_each_member_and_ends_in_metrics(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfgs = [make_cfg("env=halfcheetah", "algo=ppo", "algo.num_envs=2", "algo.n_steps=50",
+                     f"seed={k}", "total_steps=300", "eval.every_steps=100", "eval.episodes=2",
+                     "+env.kwargs.max_episode_steps=20", *QUIET)
+            for k in (0, 1)]  # fmt: skip
+    results = run_batch(cfgs, member_dirs(tmp_path, 2))
+    for k, metrics in enumerate(results):
+        events = EventAccumulator(str(tmp_path / f"member{k}"))
+        events.Reload()
+        evaluations = events.Scalars("eval/return")
+        steps = [e.step for e in evaluations]  # at the first update at or after each 100 steps
+        assert len(steps) == 3 and steps[-1] == metrics["env_steps"]  # the last one final
+        assert all(due <= s < due + 100 for due, s in zip((100, 200, 300), steps, strict=True))
+        assert metrics["eval_return"] == pytest.approx(evaluations[-1].value)
+        std = events.Scalars("eval/return_std")[-1].value
+        assert metrics["eval_return_std"] == pytest.approx(std, rel=1e-6)
+        # evaluation (3 x 2 episodes of 20 steps) leaves the running observation statistics
+        # alone: they count the 4 rollouts of 2 envs x 50 steps, reset steps included
+        state = torch.load(tmp_path / f"member{k}" / "model.pt")
+        assert state["obs_norm.count"].item() == pytest.approx(400)

@@ -21,8 +21,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from acexp.checkpoint import load_weights, save_checkpoint, save_json, save_torch
-from acexp.envs import reward_threshold
+from acexp.envs import make_env, reward_threshold
 from acexp.errors import NonFiniteError
+from acexp.evaluation import play_member_episodes
 from acexp.hparams import hyperparameters
 from acexp.logger import RunLogger
 from acexp.losses import total_loss
@@ -34,6 +35,7 @@ from acexp.state import rng_state, set_rng_state
 from acexp.tracking import EpisodeStats
 
 log = logging.getLogger("acexp")
+EVAL_SEED_OFFSET = 1_000_003  # evaluation envs are seeded apart from the training envs
 
 
 def build_model(
@@ -121,6 +123,13 @@ class Trainer(ABC):
         self.active = np.ones(self.members, dtype=bool)
         self.results: list[dict | None] = [None] * self.members
         self.errors: list[BaseException | None] = [None] * self.members
+        self.eval_every = int(OmegaConf.select(self.cfg, "eval.every_steps", default=0) or 0)
+        self.eval_episodes = int(OmegaConf.select(self.cfg, "eval.episodes", default=10))
+        self.eval_envs: list[gym.Env] = []
+        if self.eval_every:
+            self.eval_envs = [make_env(c.env, c.seed + EVAL_SEED_OFFSET) for c in cfgs]
+        self.next_eval_step = np.full(self.members, self.eval_every)
+        self.last_eval: dict[int, tuple[int, float, float]] = {}  # step, mean, std
         self.stop_requested: int | None = None  # the signal number that asked to stop
         self.resumed = False
         self.last_batch_line = time.perf_counter()
@@ -152,6 +161,8 @@ class Trainer(ABC):
         """Train until `finished()`."""
 
     def close(self) -> None:
+        for env in self.eval_envs:
+            env.close()
         for logger in self.loggers:
             logger.close()
 
@@ -160,6 +171,9 @@ class Trainer(ABC):
     def finished(self) -> bool:
         """Write the checkpoints that are due and end the members that are done; then whether
         to stop (a signal, or no member left)."""
+        due = self.next_eval_step <= self.env_steps
+        if self.eval_every and (due & self.active).any():
+            self.evaluate(np.flatnonzero(due & self.active))
         for k in np.flatnonzero(self.active):
             if self.env_steps[k] >= self.next_checkpoint_step[k]:
                 self.save_checkpoint(k)
@@ -180,6 +194,25 @@ class Trainer(ABC):
     def start_clocks(self) -> None:
         for stats in self.stats:
             stats.start_clock()
+
+    def evaluate(self, members: list[int]) -> dict[int, tuple[float, float]]:
+        """Evaluate these members' greedy policies on their own evaluation envs (seeded apart
+        from training; running observation statistics frozen), side by side; log each
+        member's eval/return. Returns each member's (mean, std) of returns."""
+        envs = [env if k in members else None for k, env in enumerate(self.eval_envs)]
+        returns = play_member_episodes(
+            self.model, envs, self.eval_episodes, True, [None] * self.members
+        )
+        for k in members:
+            every = self.eval_every
+            self.next_eval_step[k] = (self.env_steps[k] // every + 1) * every
+            self.loggers[k].evaluation(int(self.env_steps[k]), returns[k])
+            self.last_eval[k] = (
+                int(self.env_steps[k]),
+                float(np.mean(returns[k])),
+                float(np.std(returns[k])),
+            )
+        return {int(k): self.last_eval[k][1:] for k in members}
 
     # -- updates ------------------------------------------------------------------------------
 
@@ -307,6 +340,11 @@ class Trainer(ABC):
             self.save_checkpoint(k)
         self.active[k] = False
         metrics = {"status": status, **self.metrics(k)}
+        if status == "completed" and self.eval_every:  # the final evaluation, once a step
+            step, *evaluation = self.last_eval.get(k, (None,))
+            if step != self.env_steps[k]:
+                evaluation = self.evaluate([k])[k]
+            metrics["eval_return"], metrics["eval_return_std"] = evaluation
         if self.stop_requested is not None and status == "interrupted":
             metrics["signal"] = signal.Signals(self.stop_requested).name
         if error:
@@ -357,6 +395,7 @@ class Trainer(ABC):
             "optimizers": {named.name: named.member_state_dict(k) for named in self.optimizers},
             "env_steps": int(self.env_steps[k]),
             "next_checkpoint_step": int(self.next_checkpoint_step[k]),
+            "next_eval_step": int(self.next_eval_step[k]),
             "stats": self.stats[k].state_dict(),
             "logger": self.loggers[k].state_dict(),
             "rng": rng_state(),
@@ -373,6 +412,7 @@ class Trainer(ABC):
         self.base_lrs = {named.name: named.lrs() for named in self.optimizers}
         self.env_steps[0] = state["env_steps"]
         self.next_checkpoint_step[0] = state["next_checkpoint_step"]
+        self.next_eval_step[0] = state.get("next_eval_step", self.eval_every)
         self.last_checkpoint_step[0] = int(self.env_steps[0])
         self.stats[0].load_state_dict(state["stats"])
         self.loggers[0].load_state_dict(state["logger"], resume_step=int(self.env_steps[0]))
