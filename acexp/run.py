@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 import acexp.components  # noqa: F401  (fills the registries)
 from acexp.checkpoint import save_json, save_torch
 from acexp.errors import ConfigError, NonFiniteError
+from acexp.hparams import hyperparameters
 from acexp.registry import TRAINERS
 from acexp.resume import load_run
 from acexp.signals import stop_on_signals
@@ -34,17 +35,6 @@ def output_dir() -> Path:
     if HydraConfig.initialized():
         return Path(HydraConfig.get().runtime.output_dir)
     return Path.cwd()
-
-
-def hyperparameters(cfg: DictConfig) -> dict:
-    """Flat scalars of the run's choices, for TensorBoard's HPARAMS tab."""
-    flat: dict = {"seed": cfg.seed, "total_steps": cfg.total_steps, "env": cfg.env.id}
-    for group in ("arch", "algo", "optim"):
-        for key, value in OmegaConf.to_container(cfg[group], resolve=True).items():
-            flat[f"{group}.{key}"] = (
-                value if isinstance(value, int | float | str | bool) else str(value)
-            )
-    return flat
 
 
 def run(cfg: DictConfig, out_dir: Path | None = None) -> dict:
@@ -95,11 +85,14 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict:
             trainer.logger.hparams(hyperparameters(cfg), metrics)
         trainer.close()
     log.info(
-        "%s: %d env steps, final_return %s, solved %s",
+        "%s: %d env steps, final_return %s, solved %s; results in %s, curves: tensorboard "
+        "--logdir %s",
         status,
         metrics["env_steps"],
         metrics["final_return"],
         metrics["solved"],
+        out_dir / "metrics.json",
+        out_dir,
     )
     return metrics
 
