@@ -91,7 +91,7 @@ def check_added_keys(overrides: list[str], cfg: DictConfig) -> None:
         if is_optional_key(key):
             continue
         known = _leaf_keys(cfg) + [k for k in OPTIONAL_KEYS if not k.endswith(".")]
-        close = difflib.get_close_matches(key, known, n=1)
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.8)
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise ConfigError(
             f"{override.input_line}: acexp does not read {key} in this config, so it would be "
