@@ -1,37 +1,66 @@
 """`python -m acexp [overrides]`: a thin Hydra entry point around `acexp.run.run`."""
 
+import logging
 import signal
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from acexp.checkpoint import save_failure
 from acexp.cli_checks import check_overrides
-from acexp.errors import ConfigError, NonFiniteError
+from acexp.errors import ConfigError, NonFiniteError, SaveError
+from acexp.logger import job_name
 from acexp.objective import objective
 from acexp.resume import resume_argv
 from acexp.run import record_failure, run
+from acexp.sweep import job_label, reports_failures, run_name_overrides
+from acexp.validate import check_device
+
+log = logging.getLogger("acexp")
+
+
+def _train(cfg: DictConfig) -> dict:
+    """`run(cfg)`, after checking that this machine has the run's device (a resumed run's
+    device is in its saved config)."""
+    saved = Path(cfg.resume) / ".hydra" / "config.yaml" if cfg.get("resume") else None
+    check_device(OmegaConf.load(saved).get("device", "cpu") if saved else cfg.device)
+    return run(cfg)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Returns the configured objective (acexp/objective.py), which sweepers such as Optuna use."""
-    try:
-        metrics = run(cfg)
-    except Exception as exc:
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            record_failure(exc)  # the sweep report lists the job as failed, with this error
-            raise  # Hydra records the failed job and goes on with the others
-        if not isinstance(exc, ConfigError | NonFiniteError):
-            raise  # a bug: keep its traceback
-        print(f"acexp: error: {exc}", file=sys.stderr)
-        sys.exit(2 if isinstance(exc, ConfigError) else 1)
+    hydra_cfg = HydraConfig.get()
+    out_dir = Path(hydra_cfg.runtime.output_dir)
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        with job_name(job_label(hydra_cfg.job)):
+            try:
+                metrics = _train(cfg)
+            except Exception as exc:
+                try:
+                    record_failure(exc)  # the sweep report and summary list it, with this error
+                except SaveError:
+                    log.error("failed: %s: %s", type(exc).__name__, exc)  # a full disk
+                if reports_failures(hydra_cfg):
+                    raise  # e.g. Optuna marks the trial failed
+                return None  # the sweep goes on and ends with a summary line (acexp/sweep.py)
+    else:
+        try:
+            metrics = _train(cfg)
+        except Exception as exc:
+            fault = save_failure(exc, out_dir)
+            if fault is None and not isinstance(exc, ConfigError | NonFiniteError):
+                raise  # a bug: keep its traceback
+            print(f"acexp: error: {fault or exc}", file=sys.stderr)
+            sys.exit(2 if isinstance(exc, ConfigError) else 1)
     if metrics["status"] == "interrupted":
         print(
             f"acexp: interrupted at env step {metrics['env_steps']}; continue with: "
-            f"python -m acexp resume={HydraConfig.get().runtime.output_dir}",
+            f"python -m acexp resume={out_dir}",
             file=sys.stderr,
         )
         # 128 + signal number, as a shell reports it; this stops a sweep too (each job resumes)
@@ -42,8 +71,9 @@ def main(cfg: DictConfig) -> float | None:
 def cli() -> None:
     """Check the command line before Hydra makes a run directory, then hand it to Hydra."""
     try:
-        sys.argv[1:] = resume_argv(sys.argv[1:])
-        check_overrides(sys.argv[1:])
+        args = resume_argv(sys.argv[1:])
+        check_overrides(args)
+        sys.argv[1:] = args + run_name_overrides(args)
     except ConfigError as exc:
         print(f"acexp: error: {exc}", file=sys.stderr)
         sys.exit(2)

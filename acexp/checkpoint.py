@@ -1,5 +1,6 @@
 """Atomic file writes (a reader never sees a half-written file) and training checkpoints."""
 
+import errno
 import json
 import logging
 import os
@@ -10,22 +11,33 @@ from typing import Any
 
 import torch
 
-from acexp.errors import ConfigError
+from acexp.errors import ConfigError, SaveError
 
 log = logging.getLogger("acexp")
 
 
 def _atomic_write(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write into a temporary file beside `path`, fsync, rename: `path` is whole or as before.
+
+    A write the system refuses (a full disk, a quota, a read-only mount) raises SaveError.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise SaveError(f"cannot write {path}: {exc.strerror or exc}") from exc
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        # torch.save reports a failed write as a RuntimeError whose context is the OSError
+        refused = exc if isinstance(exc, OSError) else exc.__context__
+        if isinstance(refused, OSError):
+            raise SaveError(f"cannot write {path}: {refused.strerror or refused}") from exc
         raise
 
 
@@ -90,7 +102,43 @@ def save_checkpoint(state: dict, directory: Path, step: int, keep: int) -> Path:
     save_torch(state, path)
     for old in list_checkpoints(directory)[:-keep]:
         old.unlink(missing_ok=True)
+    for stale in directory.glob(".step_*.pt.*.tmp"):  # a write killed (kill -9) mid-way
+        stale.unlink(missing_ok=True)
     return path
+
+
+DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+
+
+def save_failure(exc: BaseException, run_dir: Path) -> str | None:
+    """One line for a run stopped because the disk refused a write, or None for other errors.
+
+    It names the first write that failed (a full disk often fails the metrics.json written
+    after it too), says which checkpoint is intact and how to go on from it.
+    """
+    chain, seen = [], exc
+    while seen is not None:
+        chain.append(seen)
+        seen = seen.__context__
+    saves = [e for e in chain if isinstance(e, SaveError)]  # each wraps its OSError
+    faults = saves or [e for e in chain if _disk_errno(e)]
+    if not faults:
+        return None
+    first = faults[-1]
+    what = str(first) if saves else f"cannot write: {first}"
+    checkpoints = list_checkpoints(run_dir / "checkpoints")
+    if checkpoints:
+        then = (
+            f"the last checkpoint, {checkpoints[-1].name}, is intact; free some space, then "
+            f"continue with: python -m acexp resume={run_dir}"
+        )
+    else:
+        then = "no checkpoint had been written yet; free some space and start the run again"
+    return f"{what}; {then}"
+
+
+def _disk_errno(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in DISK_ERRNOS
 
 
 def latest_checkpoint(directory: Path) -> tuple[Path, dict] | None:

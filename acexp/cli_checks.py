@@ -6,16 +6,18 @@ config is validated too, so a bad value never leaves a run directory behind, and
 typo in one of its values fails before its first job rather than in every job.
 """
 
+import difflib
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ValueType
 from hydra.errors import HydraException, MissingConfigException
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from acexp.errors import ConfigError
-from acexp.validate import validate
+from acexp.validate import OPTIONAL_KEYS, check_device, is_optional_key, validate
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -36,6 +38,10 @@ def _one_line(exc: HydraException, overrides: list[str]) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     keep = [line for line in lines if not line.startswith(("Config search path", "provider="))]
     return "; ".join(keep)
+
+
+def _is_group(override: str) -> bool:
+    return (CONF / override.lstrip("+~").split("=", 1)[0].replace(".", "/")).is_dir()
 
 
 def single_runs(args: list[str]) -> list[list[str]]:
@@ -59,10 +65,45 @@ def single_runs(args: list[str]) -> list[list[str]]:
     return runs
 
 
+def _leaf_keys(cfg: DictConfig, prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in cfg.items_ex(resolve=False):
+        name = f"{prefix}{key}"
+        keys += _leaf_keys(value, f"{name}.") if isinstance(value, DictConfig) else [name]
+    return keys
+
+
+def check_added_keys(overrides: list[str], cfg: DictConfig) -> None:
+    """Refuse `+key=value` (and `++key=value`) for a key acexp does not read.
+
+    Hydra adds any key with `+`, and nothing would read it: the run would silently ignore it.
+    `cfg` is composed without these overrides; config groups (`+experiment=...`) and `hydra.*`
+    keys are Hydra's business.
+    """
+    for override in OverridesParser.create().parse_overrides(overrides):
+        key = override.key_or_group
+        if not (override.is_add() or override.is_force_add()) or key.startswith("hydra"):
+            continue
+        if (CONF / key.replace(".", "/")).is_dir():
+            continue  # a config group, e.g. +experiment=cartpole_ppo
+        if OmegaConf.select(cfg, key, default=None) is not None and override.is_force_add():
+            continue  # ++key=value on a key the config has: a plain override
+        if is_optional_key(key):
+            continue
+        known = _leaf_keys(cfg) + [k for k in OPTIONAL_KEYS if not k.endswith(".")]
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.8)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ConfigError(
+            f"{override.input_line}: acexp does not read {key} in this config, so it would be "
+            f"ignored{hint}; `python -m acexp --cfg job` shows every key"
+        )
+
+
 def check_overrides(args: list[str]) -> None:
     """Compose and validate the overrides (each value of a `-m` sweep); one-line ConfigError.
 
-    Command lines with other flags (--cfg, --help, -cn, ...) and resumes go to Hydra as they are.
+    Also refuses added keys acexp does not read, and a device this machine lacks. Command lines
+    with other flags (--cfg, --help, -cn, ...) and resumes go to Hydra as they are.
     """
     args = [arg for arg in args if arg not in ("-m", "--multirun")]
     if any(arg.startswith("-") for arg in args) or any(a.startswith("resume=") for a in args):
@@ -76,5 +117,10 @@ def check_overrides(args: list[str]) -> None:
                 except HydraException as exc:
                     raise ConfigError(_one_line(exc, overrides)) from None
                 validate(cfg)
+                check_device(cfg.device)
+            added = [o for o in runs[0] if o.startswith("+")]
+            if added:
+                base = [o for o in runs[0] if o not in added or _is_group(o)]
+                check_added_keys(added, compose(config_name="config", overrides=base))
     except HydraException as exc:  # the override grammar
         raise ConfigError(_one_line(exc, args)) from None

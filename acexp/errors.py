@@ -14,3 +14,11 @@ class MissingExtraError(ConfigError):
 
 class NonFiniteError(RuntimeError):
     """A loss or parameter became NaN or Inf during training."""
+
+
+class SaveError(RuntimeError):
+    """A file of the run could not be written (a full disk, a quota, a read-only mount).
+
+    The message says which file, why, and what is still intact; files are written atomically,
+    so nothing saved before is lost.
+    """

@@ -1,14 +1,223 @@
-"""The run's settings as TensorBoard's HPARAMS tab shows them."""
+"""What TensorBoard's HPARAMS tab shows: each run's settings, typed, against its final metrics.
+
+A run writes its own session (its settings) into its event file. The columns and the metrics
+of the tab come from one *experiment* summary: given none, TensorBoard builds the columns from
+all sessions and ticks the first five scalar tags it finds (charts/...); given one, it uses that
+one's columns and metrics, and only that one, for the whole log directory. So the experiment
+is written once per sweep, into the sweep directory, from the configs and metrics of all its
+runs (`write_experiment`, called when a sweep ends); a single run writes none.
+
+Built with TensorBoard's own hparams protos (`api_pb2`, `plugin_data_pb2`, `metadata`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+from tensorboard.compat.proto.summary_pb2 import Summary
+from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
+
+HParam = bool | int | float | str
+
+# Settings that do not change what a run learns: where it writes, how it logs, what a sweeper
+# reads. Left out of HParams.
+BOOKKEEPING = ("resume", "objective", "checkpoint", "log")
+
+# Settings that only apply under another setting; left out where they do not.
+APPLIES: dict[str, Callable[[Mapping[str, Any]], bool]] = {
+    "optim.lr": lambda c: c.get("optim.mode") == "joint",  # under separate: only a default
+    "optim.actor_lr": lambda c: c.get("optim.mode") == "separate",
+    "optim.critic_lr": lambda c: c.get("optim.mode") == "separate",
+    "optim.eps": lambda c: c.get("optim.name") in ("adam", "rmsprop"),
+    "optim.alpha": lambda c: c.get("optim.name") == "rmsprop",
+    "optim.momentum": lambda c: c.get("optim.name") == "sgd",
+    "env.reward_gamma": lambda c: bool(c.get("env.normalize_reward")),
+    "algo.return_norm_eps": lambda c: bool(c.get("algo.normalize_returns")),
+}
+
+# Numbers that name rather than measure: written as text, so that the tab shows seed 3 as "3"
+# (it prints every number with five significant digits: "3.0000") and filters it by checkbox.
+LABELS = ("seed",)
+
+# metrics.json keys declared as the tab's metrics, in this order (it ticks the first five);
+# other numeric keys a run reports follow, by name. Each is the scalar `hparams/<key>`.
+METRICS: dict[str, str] = {
+    "final_return": "mean return of the last 100 training episodes",
+    "solved": "1 if the running return passed the env's reward threshold, else 0",
+    "steps_to_solve": "env steps until solved (blank: not solved)",
+    "episodes_to_solve": "episodes until solved (blank: not solved)",
+    "running_return": "EMA 0.05 of episode returns at the end",
+    "seconds_to_solve": "training wall time until solved (blank: not solved)",
+    "episodes": "training episodes finished",
+    "env_steps": "env steps taken",
+    "wall_seconds": "training wall time",
+    "sps": "env steps per second",
+}
+METRIC_PREFIX = "hparams/"
+EXPERIMENT_SUFFIX = ".acexp-hparams"  # the event file that holds a sweep's experiment
+MAX_DISCRETE = 12  # numbers with at most this many values get a checkbox filter
 
 
-def hyperparameters(cfg: DictConfig) -> dict:
-    """Flat scalars of the run's choices, for TensorBoard's HPARAMS tab."""
-    flat: dict = {"seed": cfg.seed, "total_steps": cfg.total_steps, "env": cfg.env.id}
-    for group in ("arch", "algo", "optim"):
-        for key, value in OmegaConf.to_container(cfg[group], resolve=True).items():
-            flat[f"{group}.{key}"] = (
-                value if isinstance(value, int | float | str | bool) else str(value)
-            )
+def _flatten(node: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
     return flat
+
+
+def hyperparameters(cfg: DictConfig) -> dict[str, HParam]:
+    """Every setting of the run that can change what it learns, under its command-line name.
+
+    Numbers, booleans and strings keep their type; lists become strings ("[64, 64]"), and so
+    do the numbers in `LABELS` (the seed). Left
+    out: bookkeeping (`BOOKKEEPING`), null settings (a feature that is off) and settings that
+    do not apply to this run (`APPLIES`, e.g. `optim.actor_lr` under `optim=joint`).
+    """
+    container = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(container, dict)
+    flat = _flatten({k: v for k, v in container.items() if k not in BOOKKEEPING})
+    params: dict[str, HParam] = {}
+    for key, value in flat.items():
+        if value is None or not APPLIES.get(key, lambda _: True)(flat):
+            continue
+        keep = isinstance(value, bool | int | float | str) and key not in LABELS
+        params[key] = value if keep else str(value)
+    return params
+
+
+def _value(value: HParam) -> Any:
+    """A google.protobuf.Value of the hparam's own type (bool before int: True is an int)."""
+    from google.protobuf import struct_pb2
+
+    if isinstance(value, bool):
+        return struct_pb2.Value(bool_value=value)
+    if isinstance(value, int | float):
+        return struct_pb2.Value(number_value=value)
+    return struct_pb2.Value(string_value=str(value))
+
+
+def _summary(tag: str, data: plugin_data_pb2.HParamsPluginData) -> Summary:
+    summary = Summary()
+    summary.value.add(
+        tag=tag, metadata=metadata.create_summary_metadata(data), tensor=metadata.NULL_TENSOR
+    )
+    return summary
+
+
+def session_summaries(params: Mapping[str, HParam], completed: bool) -> tuple[Summary, Summary]:
+    """The session start (the run's settings) and end (its status) summaries of one run."""
+    start = plugin_data_pb2.SessionStartInfo()
+    for key, value in params.items():
+        start.hparams[key].CopyFrom(_value(value))
+    status = api_pb2.STATUS_SUCCESS if completed else api_pb2.STATUS_FAILURE
+    end = plugin_data_pb2.SessionEndInfo(status=status)
+    return (
+        _summary(metadata.SESSION_START_INFO_TAG, plugin_data_pb2.HParamsPluginData(
+            session_start_info=start)),
+        _summary(metadata.SESSION_END_INFO_TAG, plugin_data_pb2.HParamsPluginData(
+            session_end_info=end)),
+    )  # fmt: skip
+
+
+def metric_values(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """The numeric entries of metrics.json (booleans as 0/1) as `hparams/<key>` scalars."""
+    values = {}
+    for key, value in metrics.items():
+        if isinstance(value, bool | int | float) and not (
+            isinstance(value, float) and math.isnan(value)
+        ):
+            values[f"{METRIC_PREFIX}{key}"] = float(value)
+    return values
+
+
+def hparam_info(name: str, values: list[HParam]) -> api_pb2.HParamInfo:
+    """One column: its type (string where runs disagree on it), domain, and whether it differs.
+
+    Strings and booleans get their values as a discrete domain (checkboxes); numbers too when
+    there are few of them (a grid sweep), else their [min, max] interval (a random search).
+    """
+    distinct = sorted(set(values), key=lambda v: (str(type(v)), v))
+    kinds = {bool if isinstance(v, bool) else float if isinstance(v, int | float) else str
+             for v in distinct}  # fmt: skip
+    info = api_pb2.HParamInfo(name=name, differs=len(distinct) > 1)
+    if kinds == {float}:
+        info.type = api_pb2.DATA_TYPE_FLOAT64
+        if len(distinct) <= MAX_DISCRETE:
+            info.domain_discrete.extend(float(v) for v in distinct)
+        else:
+            info.domain_interval.min_value = float(min(distinct))
+            info.domain_interval.max_value = float(max(distinct))
+        return info
+    if kinds == {bool}:
+        info.type = api_pb2.DATA_TYPE_BOOL
+        info.domain_discrete.extend(distinct)
+        return info
+    info.type = api_pb2.DATA_TYPE_STRING
+    info.domain_discrete.extend(sorted({str(v) for v in distinct}))
+    return info
+
+
+def experiment_summary(
+    runs_params: Iterable[Mapping[str, HParam]], metric_keys: Iterable[str]
+) -> Summary:
+    """The experiment of a sweep: a column per setting any run has, and the metrics."""
+    columns: dict[str, list[HParam]] = {}
+    for params in runs_params:
+        for key, value in params.items():
+            columns.setdefault(key, []).append(value)
+    declared = [k for k in METRICS if k in metric_keys]
+    declared += sorted(set(metric_keys) - set(METRICS))
+    experiment = api_pb2.Experiment(
+        hparam_infos=[hparam_info(name, values) for name, values in sorted(columns.items())],
+        metric_infos=[
+            api_pb2.MetricInfo(
+                name=api_pb2.MetricName(tag=f"{METRIC_PREFIX}{key}"),
+                display_name=key,
+                description=METRICS.get(key, ""),
+            )
+            for key in declared
+        ],
+    )
+    return _summary(
+        metadata.EXPERIMENT_TAG, plugin_data_pb2.HParamsPluginData(experiment=experiment)
+    )
+
+
+def _job_dirs(root: Path) -> list[Path]:
+    return sorted(p.parent.parent for p in root.rglob(".hydra/config.yaml"))
+
+
+def write_experiment(root: Path) -> Path | None:
+    """Declare the HPARAMS columns and metrics for every run under `root` (a sweep directory).
+
+    Replaces the experiment an earlier call wrote there, so runs added to a sweep are
+    included. Returns the event file, or None when `root` holds no runs.
+    """
+    from torch.utils.tensorboard.writer import FileWriter
+
+    jobs = _job_dirs(root)
+    if not jobs:
+        return None
+    runs_params, metric_keys = [], set(METRICS)
+    for job in jobs:
+        runs_params.append(hyperparameters(OmegaConf.load(job / ".hydra" / "config.yaml")))
+        metrics_path = job / "metrics.json"
+        if metrics_path.is_file():
+            metrics = json.loads(metrics_path.read_text())
+            metric_keys |= {k.removeprefix(METRIC_PREFIX) for k in metric_values(metrics)}
+    for old in root.glob(f"events.out.tfevents.*{EXPERIMENT_SUFFIX}"):
+        old.unlink()
+    writer = FileWriter(str(root), filename_suffix=EXPERIMENT_SUFFIX)
+    writer.add_summary(experiment_summary(runs_params, metric_keys))
+    writer.close()
+    (path,) = root.glob(f"events.out.tfevents.*{EXPERIMENT_SUFFIX}")
+    return path

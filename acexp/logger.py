@@ -2,19 +2,65 @@
 
 Tags follow CleanRL's prefixes: charts/ for episodes, losses/ for each loss, train/ for
 optimizer state, perf/ for speed. The x axis is always the env-step count.
+
+TensorBoard keeps one value per tag and step, and with vector envs several episodes often end
+on the same env step. So the episodes that ended on one step are written as one point at that
+step: their mean return (`charts/episodic_return`), its min and max, their mean length, and
+the count of episodes so far (`charts/episodes`, whose last value is metrics.json's
+`episodes`). The report reads the same points.
 """
 
 import logging
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
-from torch.utils.tensorboard.summary import hparams as hparams_summary
 from tqdm import tqdm
 
+from acexp.errors import SaveError
+from acexp.hparams import metric_values, session_summaries
+
 log = logging.getLogger("acexp")
+
+LOG_POINTS = 250  # log.every_steps=auto: about this many points per curve over total_steps
+_job: str | None = None  # the sweep job whose console lines these are (see `job_name`)
+
+
+def resolve_every_steps(every_steps: int | str, total_steps: int) -> int:
+    """Env steps between update scalars; `auto` gives about LOG_POINTS points per run."""
+    if every_steps == "auto":
+        return max(1, int(total_steps) // LOG_POINTS)
+    return int(every_steps)
+
+
+class _JobPrefix(logging.Filter):
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.prefix = f"[{name}] "
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = self.prefix + record.getMessage(), ()
+        return True
+
+
+@contextmanager
+def job_name(name: str) -> Iterator[None]:
+    """Within the block, the run's console lines (log lines, progress bar) start with [name]:
+    the jobs of a sweep share one terminal, and each line says whose it is."""
+    global _job
+    prefix = _JobPrefix(name)
+    log.addFilter(prefix)
+    _job = name
+    try:
+        yield
+    finally:
+        log.removeFilter(prefix)
+        _job = None
 
 
 class RunLogger:
@@ -24,21 +70,29 @@ class RunLogger:
         self,
         out_dir: Path,
         total_steps: int,
-        every_steps: int = 2000,
+        every_steps: int | str = "auto",
         console_every_seconds: float = 10.0,
         progress: str | bool = "auto",
     ) -> None:
         self.out_dir = out_dir
         self._writer: SummaryWriter | None = None
         self.purge_step: int | None = None
-        self.every_steps = every_steps
+        self.every_steps = resolve_every_steps(every_steps, total_steps)
         self.console_every_seconds = console_every_seconds
         self.next_log_step = 0
         self.last_console = time.perf_counter()
         self.last_sps_time = time.perf_counter()
         self.last_sps_step = 0
+        self.last_running_step: int | None = None  # where charts/running_return was last written
+        self.episodes: int | None = 0  # None: resumed from a checkpoint that did not count them
+        self._pending: list[tuple[float, int]] = []  # (return, length) ended at _pending_step
+        self._pending_step = 0
         show_bar = sys.stderr.isatty() if progress == "auto" else bool(progress)
-        self.bar = tqdm(total=total_steps, unit="step", dynamic_ncols=True) if show_bar else None
+        self.bar = (
+            tqdm(total=total_steps, unit="step", dynamic_ncols=True, desc=_job)
+            if show_bar
+            else None
+        )
 
     @property
     def writer(self) -> SummaryWriter:
@@ -50,7 +104,8 @@ class RunLogger:
         return self._writer
 
     def state_dict(self) -> dict:
-        return {"next_log_step": self.next_log_step}
+        self._write_episodes()
+        return {"next_log_step": self.next_log_step, "episodes": self.episodes}
 
     def load_state_dict(self, state: dict, resume_step: int) -> None:
         """Continue a run's curves after its checkpoint at `resume_step`.
@@ -60,12 +115,40 @@ class RunLogger:
         written before the checkpoint and are kept.
         """
         self.next_log_step = state["next_log_step"]
+        self.episodes = state.get("episodes")
         self.last_sps_step = resume_step
         self.purge_step = resume_step + 1
 
     def episode(self, episode_return: float, length: int, step: int) -> None:
-        self.writer.add_scalar("charts/episodic_return", episode_return, step)
-        self.writer.add_scalar("charts/episodic_length", length, step)
+        """Buffer a finished episode; the episodes of one step are written together."""
+        if self._pending and step != self._pending_step:
+            self._write_episodes()
+        self._pending_step = step
+        self._pending.append((episode_return, length))
+
+    def _write_episodes(self) -> None:
+        if not self._pending:
+            return
+        returns = [r for r, _ in self._pending]
+        count = len(returns)
+        scalars = {
+            "charts/episodic_return": sum(returns) / count,
+            "charts/episodic_return_min": min(returns),
+            "charts/episodic_return_max": max(returns),
+            "charts/episodic_length": sum(n for _, n in self._pending) / count,
+        }
+        if self.episodes is not None:
+            self.episodes += count
+            scalars["charts/episodes"] = self.episodes
+        self._write(self._pending_step, scalars)
+        self._pending.clear()
+
+    def _write(self, step: int, scalars: dict[str, float]) -> None:
+        """Scalars at one step as one event: a tenth of the cost of one add_scalar each."""
+        summary = Summary(
+            value=[Summary.Value(tag=tag, simple_value=value) for tag, value in scalars.items()]
+        )
+        self.writer.file_writer.add_summary(summary, step)
 
     def evaluation(self, step: int, returns: list[float]) -> None:
         """The greedy policy's evaluation returns: their mean and spread."""
@@ -90,22 +173,22 @@ class RunLogger:
         """Loss, gradient-norm (before, after clipping), learning-rate, running-return and SPS
         scalars, when `due(step)`."""
         self.next_log_step = step + self.every_steps
+        scalars: dict[str, float] = {}
         if running_return is not None:
-            self.writer.add_scalar("charts/running_return", running_return, step)
+            scalars["charts/running_return"] = running_return
+            self.last_running_step = step
         for name, value in losses.items():
-            self.writer.add_scalar(f"losses/{name}", float(value), step)
-        for opt, pair in grad_norms.items():
+            scalars[f"losses/{name}"] = float(value)
+        for opt, (before, after) in grad_norms.items():
             suffix = "" if opt == "joint" else f"_{opt}"
-            before, after = pair
-            self.writer.add_scalar(f"train/grad_norm_before_clip{suffix}", before, step)
-            self.writer.add_scalar(f"train/grad_norm_after_clip{suffix}", after, step)
+            scalars[f"train/grad_norm_before_clip{suffix}"] = before
+            scalars[f"train/grad_norm_after_clip{suffix}"] = after
         for opt, lr in lrs.items():
-            suffix = "" if opt == "joint" else f"_{opt}"
-            self.writer.add_scalar(f"train/lr{suffix}", lr, step)
+            scalars[f"train/lr{'' if opt == 'joint' else f'_{opt}'}"] = lr
         now = time.perf_counter()
-        sps = (step - self.last_sps_step) / max(now - self.last_sps_time, 1e-9)
+        scalars["perf/sps"] = (step - self.last_sps_step) / max(now - self.last_sps_time, 1e-9)
         self.last_sps_time, self.last_sps_step = now, step
-        self.writer.add_scalar("perf/sps", sps, step)
+        self._write(step, scalars)
 
     def progress(self, step: int, running_return: float | None, sps: float) -> None:
         """A bar on a terminal (redrawn at most 5 times a second), else a periodic log line."""
@@ -123,32 +206,44 @@ class RunLogger:
             log.info("step %d  running_return %s  sps %.0f", step, shown, sps)
 
     def hparams(self, params: dict, metrics: dict) -> None:
-        """Make the run comparable in TensorBoard's HPARAMS tab (same event file, no subdir).
+        """The run's session for TensorBoard's HPARAMS tab (same event file, no subdir), and
+        its final metrics as `hparams/<key>` scalars at its last step.
 
-        Only the session summaries are written, not torch's per-run experiment summary: given
-        one, TensorBoard shows that single run's hparams for the whole sweep (no value domains,
-        nothing marked as differing); without, it builds them from all runs' sessions.
+        The columns and metrics of the tab are declared once per sweep (acexp/hparams.py): a
+        single run's declaration would hide the other runs' settings.
         """
-        numeric = {f"hparams/{k}": float(v) for k, v in metrics.items() if _is_number(v)}
-        _experiment, session_start, session_end = hparams_summary(params, numeric)
-        for summary in (session_start, session_end):
+        self._write_episodes()
+        step = int(metrics.get("env_steps") or 0)
+        completed = metrics.get("status", "completed") == "completed"
+        for summary in session_summaries(params, completed):
             self.writer.file_writer.add_summary(summary)
-        for tag, value in numeric.items():
-            self.writer.add_scalar(tag, value, 0)
+        scalars = metric_values(metrics)
+        if metrics.get("running_return") is not None and self.last_running_step != step:
+            scalars["charts/running_return"] = metrics["running_return"]  # reaches the end
+        self._write(step, scalars)
 
     def flush(self) -> None:
-        if self._writer is not None:
-            self._writer.flush()
+        """Write what is buffered; SaveError if the disk refuses it."""
+        try:
+            self._write_episodes()
+            if self._writer is not None:
+                self._writer.flush()
+        except OSError as exc:
+            raise SaveError(
+                f"cannot write the TensorBoard events in {self.out_dir}: {exc.strerror or exc}"
+            ) from exc
 
     def close(self) -> None:
+        """Close the bar and the event file; a write that fails now is only warned about,
+        since close also runs while a run is failing for another reason."""
         if self.bar is not None:
             self.bar.close()
-        if self._writer is not None:
-            self._writer.close()
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and value == value  # drops None and NaN
+        try:
+            self._write_episodes()
+            if self._writer is not None:
+                self._writer.close()
+        except OSError as exc:
+            log.warning("the TensorBoard events in %s are incomplete: %s", self.out_dir, exc)
 
 
 def _wait_to_sort_last(out_dir: Path) -> None:

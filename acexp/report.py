@@ -1,10 +1,13 @@
-"""Seed-aggregated report of a Hydra multirun sweep: report.md, report.csv and curves.png.
+"""Seed-aggregated report of a Hydra multirun sweep: report.md, report.csv, runs.csv, curves.
 
 Usage: python -m acexp.report <sweep_dir> [--out DIR] [--smooth N] [--points N]
 
 Runs are found by their `.hydra/overrides.yaml`, grouped by their overrides without `seed=`,
 and summarised over completed runs. Failed, interrupted and still-running (or crashed before
 writing `metrics.json`) jobs are listed in the notes, so a partial sweep can be reported.
+The curves are drawn from the points TensorBoard shows (`charts/episodic_return`, the mean of
+the episodes that ended on one env step, weighted by their count from `charts/episodes`), as
+curves.png (300 dpi) and curves.pdf (vector).
 """
 
 from __future__ import annotations
@@ -26,7 +29,13 @@ import yaml
 from acexp import stats
 
 RETURN_TAG = "charts/episodic_return"
+EPISODES_TAG = "charts/episodes"  # episodes so far: how many ended on each logged step
+DPI = 300  # print-ready
 REPORT_DEPS = ("scipy", "matplotlib", "tensorboard")
+RUN_METRICS = (
+    "env_steps", "episodes", "final_return", "running_return", "solved", "steps_to_solve",
+    "episodes_to_solve", "seconds_to_solve", "wall_seconds", "sps",
+)  # fmt: skip
 CSV_STATS = (
     "n_jobs", "n_completed", "n_interrupted", "n_failed", "n_skipped", "n_return",
     "final_return_mean", "final_return_ci_low", "final_return_ci_high", "final_return_iqm",
@@ -126,59 +135,108 @@ def group_runs(runs: Sequence[Run], seed: int = 0) -> list[Group]:
     return groups
 
 
-def read_returns(job_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(env steps, episodic returns) of one run from its TensorBoard event files."""
+def read_returns(job_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(env steps, mean episodic return, episodes) per logged point of one run.
+
+    Each point is the mean of the episodes that ended on that env step; their count comes from
+    the running episode count (runs logged before it existed count one episode per point).
+    """
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     acc = EventAccumulator(str(job_dir), size_guidance={"scalars": 0})
     acc.Reload()
-    if RETURN_TAG not in acc.Tags().get("scalars", []):
-        return np.empty(0), np.empty(0)
+    tags = acc.Tags().get("scalars", [])
+    if RETURN_TAG not in tags:
+        return np.empty(0), np.empty(0), np.empty(0, dtype=int)
     events = acc.Scalars(RETURN_TAG)
-    return np.array([e.step for e in events], float), np.array([e.value for e in events], float)
+    steps = np.array([e.step for e in events], float)
+    values = np.array([e.value for e in events], float)
+    counts = np.ones(steps.size, dtype=int)
+    if EPISODES_TAG in tags:
+        total = {e.step: e.value for e in acc.Scalars(EPISODES_TAG)}
+        if all(step in total for step in steps):
+            cumulative = np.array([total[step] for step in steps])
+            counts = np.maximum(np.diff(cumulative, prepend=0).round(), 1).astype(int)
+    return steps, values, counts
+
+
+@dataclass
+class Band:
+    """One group's curve on the common grid: mean over seeds, its bootstrap CI, and where
+    fewer seeds count because a seed's run had ended (`ended`)."""
+
+    n: int
+    mean: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    full: np.ndarray  # every seed counts here
+    ended: np.ndarray  # a seed's run had ended here; the mean is over the others
+
+
+def curve_bands(
+    groups: Sequence[Group], smooth: int = 10, points: int = 200
+) -> tuple[np.ndarray, dict[str, Band]]:
+    """The grid of env steps and each group's band (see `plot_curves`)."""
+    curves = {}
+    for group in groups:
+        seeds = []
+        for run in (r for r in group.runs if r.status == "completed"):
+            steps, values, counts = read_returns(run.path)
+            if steps.size:
+                end = float(run.metrics.get("env_steps") or steps.max())
+                seeds.append((steps, stats.moving_average(values, smooth, counts), end))
+        if seeds:
+            curves[group.label] = seeds
+    max_step = max((end for seeds in curves.values() for *_, end in seeds), default=0.0)
+    grid = np.linspace(0.0, max_step, points)
+    bands = {}
+    for label, seeds in curves.items():
+        on_grid = [stats.interpolate_curve(s, v, grid, end=end) for s, v, end in seeds]
+        mean, low, high, count = stats.bootstrap_band(np.array(on_grid))
+        ended = np.any([grid > end for *_, end in seeds], axis=0) & (count > 0)
+        bands[label] = Band(len(seeds), mean, low, high, count == len(seeds), ended)
+    return grid, bands
 
 
 def plot_curves(groups: Sequence[Group], path: Path, smooth: int = 10, points: int = 200) -> None:
-    """Mean return over env steps per group, with a mean +/- 1.96 sem band across seeds.
+    """Mean return over env steps per group, with the table's interval as a band.
 
-    Each completed seed's (smoothed) curve is put on a shared grid without extrapolation, so
-    past a seed's last step the mean is over the seeds still logging; that stretch is dashed.
+    Each completed seed's curve (a moving average of `smooth` episodes) is put on a shared grid
+    without extrapolation; from its last episode to its run's last step it holds its value (the
+    run went on, finishing no episode). Past the end of a seed's run (stopped when solved, or a
+    smaller budget) the mean is over the seeds still running; that stretch is dashed. Writes
+    `path` (PNG, 300 dpi) and the same figure as a PDF beside it.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    curves = {}
-    for group in groups:
-        runs = [r for r in group.runs if r.status == "completed"]
-        data = [read_returns(r.path) for r in runs]
-        curves[group.label] = [(s, stats.moving_average(v, smooth)) for s, v in data if s.size]
-    max_step = max((s.max() for c in curves.values() for s, _ in c), default=0.0)
-    fig, ax = plt.subplots(figsize=(8, 5))
-    grid = np.linspace(0.0, max_step, points)
-    for label, seeds in curves.items():
-        if not seeds:
-            continue
-        mean, low, high, count = stats.mean_band(
-            np.array([stats.interpolate_curve(s, v, grid) for s, v in seeds])
+    grid, bands = curve_bands(groups, smooth, points)
+    fig, ax = plt.subplots(figsize=(7.0, 4.3))
+    for label, band in bands.items():
+        (line,) = ax.plot(
+            grid, np.where(band.full, band.mean, np.nan), label=f"{label} (n={band.n})"
         )
-        full = np.where(count == len(seeds), mean, np.nan)
-        (line,) = ax.plot(grid, full, label=f"{label} (n={len(seeds)})")
-        partial = np.convolve(count < len(seeds), np.ones(3), mode="same") > 0  # joins the lines
-        ax.plot(grid, np.where(partial, mean, np.nan), "--", color=line.get_color())
-        ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
-    if not any(curves.values()):
+        if band.ended.any():
+            tail = np.convolve(band.ended, np.ones(3), mode="same") > 0  # joins the lines
+            ax.plot(grid, np.where(tail, band.mean, np.nan), "--", color=line.get_color())
+        ax.fill_between(grid, band.low, band.high, color=line.get_color(), alpha=0.2, lw=0)
+    if not bands:
         message = f"no '{RETURN_TAG}' data in completed runs"
         ax.text(0.5, 0.5, message, ha="center", transform=ax.transAxes)
     else:
         ax.legend(fontsize="small")
     ax.set_xlabel("env steps")
-    ax.set_ylabel(f"episodic return (moving average of {smooth})")
-    ax.set_title("Mean over seeds; band: mean ± 1.96·sem; dashed: not all seeds still logging")
+    ax.set_ylabel(f"episodic return (moving average of {smooth} episodes)")
+    title = "Mean over seeds; band: 95% bootstrap CI of the mean, as in the table"
+    if any(band.ended.any() for band in bands.values()):
+        title += "\ndashed: some seeds' runs had ended (e.g. solved); mean of the others"
+    ax.set_title(title, fontsize="medium")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=DPI)
+    fig.savefig(path.with_suffix(".pdf"))
     plt.close(fig)
 
 
@@ -264,6 +322,24 @@ def write_csv(groups: Sequence[Group], path: Path) -> None:
             writer.writerow([g.label, *row_keys, *cells])
 
 
+def write_runs_csv(groups: Sequence[Group], sweep_dir: Path, path: Path) -> None:
+    """One row per job: its directory, group, seed, status, overrides, metrics and error."""
+    runs = sorted((r for g in groups for r in g.runs), key=lambda r: r.path)
+    group_of = {id(r): g.label for g in groups for r in g.runs}
+    keys = sorted({stats.override_key(o) for r in runs for o in stats.group_overrides(r.overrides)})
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["run", "group", "seed", "status", *keys, *RUN_METRICS, "error"])
+        for r in runs:
+            values = {stats.override_key(o): o.split("=", 1)[1] for o in r.overrides if "=" in o}
+            seed = values.get(stats.SEED_KEY, "")
+            cells = [r.metrics.get(k) for k in RUN_METRICS]
+            cells = ["" if v is None else v for v in cells]
+            rel = r.path.relative_to(sweep_dir) if r.path != sweep_dir else Path(".")
+            row = [str(rel), group_of[id(r)], seed, r.status, *(values.get(k, "") for k in keys)]
+            writer.writerow([*row, *cells, r.note])
+
+
 def _check_dependencies() -> None:
     for name in REPORT_DEPS:
         try:
@@ -277,7 +353,8 @@ def _check_dependencies() -> None:
 def make_report(
     sweep_dir: Path, out_dir: Path | None = None, smooth: int = 10, points: int = 200
 ) -> str:
-    """Write report.md, report.csv and curves.png for a sweep; returns the markdown table."""
+    """Write report.md, report.csv, runs.csv, curves.png and curves.pdf for a sweep; returns
+    the markdown table."""
     _check_dependencies()
     runs = find_runs(sweep_dir)
     groups = group_runs(runs)
@@ -286,9 +363,13 @@ def make_report(
     table = markdown_table(groups)
     notes = markdown_notes(groups, sweep_dir)
     common = common_line(groups)
-    md = f"# Sweep report: `{sweep_dir}`\n\n{common}{table}\n\n![curves](curves.png)\n\n{notes}\n"
+    md = (
+        f"# Sweep report: `{sweep_dir}`\n\n{common}{table}\n\n![curves](curves.png)\n\n"
+        f"Per-run rows: `runs.csv`; the figure as a vector file: `curves.pdf`.\n\n{notes}\n"
+    )
     (out_dir / "report.md").write_text(md)
     write_csv(groups, out_dir / "report.csv")
+    write_runs_csv(groups, sweep_dir, out_dir / "runs.csv")
     plot_curves(groups, out_dir / "curves.png", smooth=smooth, points=points)
     return table
 
@@ -314,7 +395,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(table)
     print(
-        f"wrote report.md, report.csv, curves.png to {args.out or args.sweep_dir}", file=sys.stderr
+        f"wrote report.md, report.csv, runs.csv, curves.png, curves.pdf to "
+        f"{args.out or args.sweep_dir}",
+        file=sys.stderr,
     )
     return 0
 

@@ -66,6 +66,41 @@ def iqm(values: Sequence[float]) -> float:
     return float(trim_mean(x, 0.25)) if x.size else math.nan
 
 
+BOOTSTRAP_BATCH = 1000  # resamples drawn at a time: bounds memory on wide curve grids
+
+
+def _bootstrap_columns(
+    x: np.ndarray, confidence: float, n_resamples: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile-bootstrap CI of the mean of each column of `x` (rows: seeds, no NaN)."""
+    from scipy.stats import bootstrap
+
+    n, m = x.shape
+    low, high = np.full(m, np.nan), np.full(m, np.nan)
+    if n < 2:
+        return low, high
+    same = np.all(x == x[0], axis=0)
+    low[same], high[same] = x[0, same], x[0, same]
+    spread = ~same
+    if np.any(spread):
+        result = bootstrap(
+            (x[:, spread].T,),
+            np.mean,
+            vectorized=True,
+            axis=-1,
+            confidence_level=confidence,
+            n_resamples=n_resamples,
+            batch=BOOTSTRAP_BATCH,
+            method="percentile",
+            random_state=np.random.default_rng(seed),
+        )
+        ci = result.confidence_interval
+        # never outside the data: a mean of equal floats can round a last digit past them
+        low[spread] = np.clip(ci.low, x[:, spread].min(axis=0), x[:, spread].max(axis=0))
+        high[spread] = np.clip(ci.high, x[:, spread].min(axis=0), x[:, spread].max(axis=0))
+    return low, high
+
+
 def bootstrap_ci(
     values: Sequence[float],
     confidence: float = 0.95,
@@ -76,26 +111,13 @@ def bootstrap_ci(
 
     Returns (nan, nan) for fewer than two values: one seed says nothing about spread, and
     reporting [x, x] would look like certainty. The percentile method (not BCa) is used because
-    it stays defined when all values are equal (e.g. every seed hit the same return cap). With
-    only a handful of seeds any bootstrap interval is too narrow; read it together with n.
+    it stays defined when all values are equal (e.g. every seed hit the same return cap), and
+    it never leaves [min, max] of the values. With only a handful of seeds any bootstrap
+    interval is too narrow; read it together with n.
     """
-    from scipy.stats import bootstrap
-
-    x = np.asarray(values, dtype=float)
-    if x.size < 2:
-        return math.nan, math.nan
-    if np.all(x == x[0]):
-        return float(x[0]), float(x[0])
-    result = bootstrap(
-        (x,),
-        np.mean,
-        confidence_level=confidence,
-        n_resamples=n_resamples,
-        method="percentile",
-        random_state=np.random.default_rng(seed),
-    )
-    ci = result.confidence_interval
-    return float(ci.low), float(ci.high)
+    x = np.asarray(values, dtype=float).reshape(-1, 1)
+    low, high = _bootstrap_columns(x, confidence, n_resamples, seed)
+    return float(low[0]), float(high[0])
 
 
 @dataclass(frozen=True)
@@ -151,44 +173,69 @@ def summarize_runs(
     )
 
 
-def moving_average(values: Sequence[float], window: int) -> np.ndarray:
-    """Trailing moving average; the first points average over what exists so far."""
+def moving_average(
+    values: Sequence[float], window: int, counts: Sequence[int] | None = None
+) -> np.ndarray:
+    """Trailing moving average over the last `window` episodes; the first points average over
+    what exists so far.
+
+    With `counts`, point i is the mean of counts[i] episodes (those that ended on one env
+    step, as the logger writes them): it weighs as that many episodes.
+    """
     x = np.asarray(values, dtype=float)
-    if window <= 1 or x.size == 0:
+    if x.size == 0 or (window <= 1 and counts is None):
         return x
-    csum = np.cumsum(np.insert(x, 0, 0.0))
-    idx = np.arange(1, x.size + 1)
-    start = np.maximum(idx - window, 0)
-    return (csum[idx] - csum[start]) / (idx - start)
+    n = np.ones(x.size, dtype=int) if counts is None else np.asarray(counts, dtype=int)
+    episodes = np.repeat(x, n)  # each episode of a point at that point's mean
+    csum = np.cumsum(np.insert(episodes, 0, 0.0))
+    last = np.cumsum(n)  # index (1-based) of each point's last episode
+    start = np.maximum(last - max(window, 1), 0)
+    return (csum[last] - csum[start]) / (last - start)
 
 
 def interpolate_curve(
-    steps: Sequence[float], values: Sequence[float], grid: np.ndarray
+    steps: Sequence[float],
+    values: Sequence[float],
+    grid: np.ndarray,
+    end: float | None = None,
 ) -> np.ndarray:
-    """One seed's curve on a common step grid; NaN outside its logged steps (no extrapolation)."""
+    """One seed's curve on a common step grid, NaN where its run has no value (no extrapolation).
+
+    From its last point to `end` (the run's last env step) the curve holds its last value:
+    the run went on but finished no further episode, so its return is still that one.
+    """
     s = np.asarray(steps, dtype=float)
     v = np.asarray(values, dtype=float)
     if s.size == 0:
         return np.full(grid.shape, np.nan)
     order = np.argsort(s, kind="stable")
-    return np.interp(grid, s[order], v[order], left=np.nan, right=np.nan)
+    s, v = s[order], v[order]
+    curve = np.interp(grid, s, v, left=np.nan, right=np.nan)
+    if end is not None:
+        curve[(grid > s[-1]) & (grid <= end)] = v[-1]
+    return curve
 
 
-def mean_band(curves: np.ndarray, z: float = 1.96) -> tuple[np.ndarray, ...]:
-    """Mean across seeds (rows) at each grid point, with a mean +/- z*sem band.
+def bootstrap_band(
+    curves: np.ndarray, confidence: float = 0.95, n_resamples: int = 9999, seed: int = 0
+) -> tuple[np.ndarray, ...]:
+    """Mean across seeds (rows) at each grid point, with the bootstrap CI of `bootstrap_ci`.
 
-    Only seeds defined at a point count there. The band is NaN where fewer than two seeds are
-    defined, since one curve has no spread. Returns (mean, low, high, count).
+    Only seeds defined at a point count there; the band is NaN where fewer than two are (one
+    curve has no spread) and never leaves [min, max] of the seeds there.
+    Returns (mean, low, high, count).
     """
     curves = np.atleast_2d(np.asarray(curves, dtype=float))
-    count = np.sum(~np.isnan(curves), axis=0)
+    defined = ~np.isnan(curves)
+    count = defined.sum(axis=0)
     mean = np.full(curves.shape[1], np.nan)
-    sem = np.full(curves.shape[1], np.nan)
     some = count >= 1
     mean[some] = np.nansum(curves[:, some], axis=0) / count[some]
-    many = count >= 2
-    if np.any(many):
-        sub = curves[:, many]
-        var = np.nansum((sub - mean[many]) ** 2, axis=0) / (count[many] - 1)
-        sem[many] = np.sqrt(var / count[many])
-    return mean, mean - z * sem, mean + z * sem, count
+    low, high = np.full_like(mean, np.nan), np.full_like(mean, np.nan)
+    for mask in {tuple(col) for col in defined.T[count >= 2]}:  # seeds defined together
+        rows = np.array(mask)
+        cols = (defined == rows[:, None]).all(axis=0)
+        low[cols], high[cols] = _bootstrap_columns(
+            curves[np.ix_(rows, cols)], confidence, n_resamples, seed
+        )
+    return mean, low, high, count

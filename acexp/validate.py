@@ -1,5 +1,6 @@
 """Check the whole config before anything is built: one readable line per mistake."""
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -52,7 +53,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": (lambda v: _integer(v) and v >= 0, "an integer >= 0"),
     "total_steps": (_positive_int, "an integer >= 1"),
     "device": (
-        lambda v: isinstance(v, str) and v.split(":")[0] in ("cpu", "cuda", "mps"),
+        lambda v: isinstance(v, str) and re.fullmatch(r"cpu|cuda(:\d+)?|mps", v) is not None,
         "cpu, cuda, cuda:N or mps",
     ),
     "torch_threads": (_positive_int, "an integer >= 1"),
@@ -68,6 +69,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "optim.critic_lr": (_positive, "a number > 0"),
     "optim.max_grad_norm": (lambda v: v is None or _non_negative(v), "null or a number >= 0"),
     "optim.eps": (_positive, "a number > 0"),
+    "optim.alpha": (_unit, "a number in [0, 1]"),
+    "optim.momentum": (_non_negative, "a number >= 0"),
     "algo.name": _one_of(TRAINERS.names()),
     "algo.gamma": (_unit, "a number in [0, 1]"),
     "algo.gae_lambda": (_unit, "a number in [0, 1]"),
@@ -79,7 +82,9 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "algo.max_episode_steps": (_positive_int, "an integer >= 1"),
     "algo.critic_loss": _one_of(["mse", "smooth_l1"]),
     "algo.loss_reduction": _one_of(["mean", "sum"]),
-    "log.every_steps": (_positive_int, "an integer >= 1"),
+    "log.every_steps": (lambda v: v == "auto" or _positive_int(v), "auto or an integer >= 1"),
+    "log.console_every_seconds": (_positive, "a number > 0"),
+    "log.progress": (lambda v: v == "auto" or isinstance(v, bool), "auto, true or false"),
     "eval.every_steps": (lambda v: _integer(v) and v >= 0, "an integer >= 0 (0: no evaluation)"),
     "eval.episodes": (_positive_int, "an integer >= 1"),
     "checkpoint.every_steps": (_positive_int, "an integer >= 1"),
@@ -100,6 +105,15 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "env.clip_reward": (lambda v: v is None or _positive(v), "null or a number > 0"),
     "objective": _one_of(list(OBJECTIVES)),
 }
+
+# Keys acexp reads with a default when the config lacks them: the only keys that `+key=value`
+# may add (any other added key would be silently ignored). A prefix ending in "." covers a node.
+OPTIONAL_KEYS = ("optim.alpha", "optim.momentum", "env.kwargs.")
+
+
+def is_optional_key(key: str) -> bool:
+    return any(key == k or (k.endswith(".") and key.startswith(k)) for k in OPTIONAL_KEYS)
+
 
 # Keys every run reads, whatever its trainer; a saved run from an older acexp may lack some.
 REQUIRED = [
@@ -131,3 +145,26 @@ def validate(cfg: DictConfig) -> None:
         if not check(value):
             raise ConfigError(f"{key}={value!r} is invalid; expected {allowed}")
     check_env(cfg.env)
+
+
+def check_device(device: str) -> None:
+    """ConfigError unless this machine has `device` (validate() checks only its spelling: a
+    saved run is validated on machines that will not train it, e.g. by acexp.evaluate)."""
+    import torch
+
+    kind, _, index = device.partition(":")
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            why = (
+                f"this torch ({torch.__version__}) is built without CUDA"
+                if torch.version.cuda is None
+                else "no CUDA device is visible"
+            )
+            raise ConfigError(f"device={device}: CUDA is not available ({why}); use device=cpu")
+        if index and int(index) >= torch.cuda.device_count():
+            raise ConfigError(
+                f"device={device}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                f"cuda:0 to cuda:{torch.cuda.device_count() - 1}"
+            )
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device={device}: MPS (Apple GPU) is not available; use device=cpu")

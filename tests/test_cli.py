@@ -54,8 +54,13 @@ def test_cli_run_writes_tensorboard_metrics_and_model(tmp_path: Path) -> None:
     assert steps == sorted(steps) and 0 < steps[-1] <= metrics["env_steps"]
     # clipping never leaves a norm above max_grad_norm
     assert max(v for _, v in tags["train/grad_norm_after_clip_actor"]) <= 0.5 + 1e-4
-    assert len(tags["charts/episodic_return"]) == metrics["episodes"]
-    assert tags["hparams/final_return"][0][1] == pytest.approx(metrics["final_return"])
+    # one point per env step on which episodes ended; the running count loses none of them
+    assert len(set(steps)) == len(steps)
+    assert tags["charts/episodes"][-1] == (steps[-1], metrics["episodes"])
+    # the final metrics and the running return are at the run's last step
+    end = metrics["env_steps"]
+    assert tags["hparams/final_return"] == [(end, pytest.approx(metrics["final_return"]))]
+    assert tags["charts/running_return"][-1] == (end, pytest.approx(metrics["running_return"]))
 
 
 def test_cli_bad_value_is_one_line_and_nonzero(tmp_path: Path) -> None:

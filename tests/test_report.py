@@ -36,6 +36,16 @@ def test_bootstrap_ci_contains_mean_and_is_deterministic() -> None:
 def test_bootstrap_ci_degenerate_inputs() -> None:
     assert all(math.isnan(v) for v in stats.bootstrap_ci([7.0]))
     assert stats.bootstrap_ci([5.0, 5.0, 5.0]) == (5.0, 5.0)
+    assert stats.bootstrap_ci([0.1, 0.1, 0.1]) == (0.1, 0.1)  # no rounding past the data
+
+
+def test_bootstrap_ci_is_the_percentile_bootstrap_computed_by_hand() -> None:
+    # Seeds 0, 0, 0, 10: a resample of 4 holds k tens, k ~ Binomial(4, 1/4), and its mean is
+    # 2.5 k. P(k = 0) = 0.316 > 2.5 %, so the 2.5th percentile is 0; P(k <= 2) = 0.949 and
+    # P(k <= 3) = 0.996 straddle 97.5 %, so the 97.5th percentile is 2.5 * 3 = 7.5.
+    assert stats.bootstrap_ci([0.0, 0.0, 0.0, 10.0]) == (0.0, 7.5)
+    # Seeds 0, 10: resample means 0, 5, 10 with P = 1/4, 1/2, 1/4: the interval is [0, 10].
+    assert stats.bootstrap_ci([0.0, 10.0]) == (0.0, 10.0)
 
 
 def test_grouping_strips_seed_and_hydra_keys() -> None:
@@ -64,15 +74,36 @@ def test_summarize_runs_by_hand() -> None:
 
 def test_curve_helpers_do_not_extrapolate() -> None:
     assert np.allclose(stats.moving_average([2, 4, 6, 8], 2), [2, 3, 5, 7])
-    grid = np.array([0.0, 10.0, 15.0, 20.0, 30.0])
+    grid = np.array([0.0, 10.0, 15.0, 20.0, 25.0, 30.0])
     curve = stats.interpolate_curve([10, 20], [1.0, 3.0], grid)
-    assert np.isnan(curve[[0, 4]]).all()
+    assert np.isnan(curve[[0, 4, 5]]).all()
     assert np.allclose(curve[1:4], [1.0, 2.0, 3.0])
-    mean, low, high, count = stats.mean_band(np.array([[1.0, 2.0], [3.0, np.nan]]))
-    assert np.allclose(mean, [2.0, 2.0]) and list(count) == [2, 1]
-    sem = np.std([1.0, 3.0], ddof=1) / np.sqrt(2)
-    assert low[0] == pytest.approx(2.0 - 1.96 * sem) and high[0] == pytest.approx(2.0 + 1.96 * sem)
-    assert np.isnan(low[1]) and np.isnan(high[1])  # one seed: no band
+    # the run went on to step 25 without finishing another episode: its return is still 3
+    held = stats.interpolate_curve([10, 20], [1.0, 3.0], grid, end=25)
+    assert np.allclose(held[1:5], [1.0, 2.0, 3.0, 3.0]) and np.isnan(held[[0, 5]]).all()
+
+
+def test_moving_average_weighs_each_point_by_its_episodes() -> None:
+    # points (mean 2 of 1 episode), (mean 4 of 2 episodes), (mean 6 of 1): episodes 2, 4, 4, 6;
+    # the last two episodes at each point's last episode: 2, (4 + 4) / 2, (4 + 6) / 2
+    assert np.allclose(stats.moving_average([2, 4, 6], 2, counts=[1, 2, 1]), [2, 4, 5])
+
+
+def test_band_is_the_tables_interval_and_never_leaves_the_data() -> None:
+    finals = [0.0, 0.0, 0.0, 10.0]
+    curves = np.array([[1.0, 5.0, f] for f in finals])
+    mean, low, high, count = stats.bootstrap_band(curves)
+    assert (low[2], high[2]) == stats.bootstrap_ci(finals) == (0.0, 7.5)
+    assert mean[2] == pytest.approx(2.5) and list(count) == [4, 4, 4]
+    assert (low[0], high[0]) == (1.0, 1.0)  # every seed equal: no spread
+    rng = np.random.default_rng(0)
+    wild = rng.standard_cauchy((3, 50))  # few seeds, heavy tails: where mean +- 1.96 sem fails
+    wild[2, 40:] = np.nan  # one seed's run ended
+    mean, low, high, count = stats.bootstrap_band(wild)
+    assert np.all(low >= np.nanmin(wild, axis=0)) and np.all(high <= np.nanmax(wild, axis=0))
+    assert np.all(low <= mean) and np.all(mean <= high)
+    one = stats.bootstrap_band(np.array([[1.0, 2.0], [3.0, np.nan]]))
+    assert np.isnan(one[1][1]) and np.isnan(one[2][1])  # one seed: no band
 
 
 # --- a hand-made sweep, reported through the real CLI --------------------------------------------
@@ -182,22 +213,75 @@ def test_markdown_lists_failed_and_skipped(report: subprocess.CompletedProcess[s
     assert "13,500 (2/3)" in md  # median steps to solve with how many solved
 
 
-def test_curves_png_is_valid(report: subprocess.CompletedProcess[str], sweep: Path) -> None:
-    import matplotlib.image
+def test_curves_are_print_ready_png_and_vector_pdf(
+    report: subprocess.CompletedProcess[str], sweep: Path
+) -> None:
+    from PIL import Image
 
     assert report.returncode == 0, report.stderr
-    png = sweep / "curves.png"
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert matplotlib.image.imread(png).ndim == 3
+    with Image.open(sweep / "curves.png") as png:
+        assert png.format == "PNG" and round(png.info["dpi"][0]) >= 300
+        assert png.size[0] >= 2000  # 7 inches at 300 dpi
+    assert (sweep / "curves.pdf").read_bytes()[:5] == b"%PDF-"
+    assert "![curves](curves.png)" in (sweep / "report.md").read_text()
+
+
+def test_curves_band_and_dashes_tell_the_truth(sweep: Path) -> None:
+    from acexp.report import curve_bands, find_runs, group_runs
+
+    grid, bands = curve_bands(group_runs(find_runs(sweep)))
+    assert set(bands) == {SHARED, UNSHARED} and grid[-1] == 50000
+    for band in bands.values():
+        # every run went on to env step 50,000, long after its last episode: no seed had
+        # stopped, so nothing is dashed, and the mean stays over every seed to the end
+        assert not band.ended.any() and band.full[-1]
+        some = ~np.isnan(band.low)
+        assert np.all(band.low[some] <= band.mean[some]) and np.all(
+            band.mean[some] <= band.high[some]
+        )
+    for label, offset in ((SHARED, 0.0), (UNSHARED, 20.0)):
+        # at the end each seed holds its last moving average: episodes 30-39 return i + seed
+        held = [np.mean(np.arange(30, 40) + seed + offset) for seed in range(3)]
+        band = bands[label]
+        assert band.mean[-1] == pytest.approx(np.mean(held))
+        assert (band.low[-1], band.high[-1]) == stats.bootstrap_ci(held)
+
+
+def test_runs_csv_has_one_row_per_job(report: subprocess.CompletedProcess[str], sweep: Path):
+    assert report.returncode == 0, report.stderr
+    with (sweep / "runs.csv").open() as f:
+        rows = {row["run"]: row for row in csv.DictReader(f)}
+    assert len(rows) == 8
+    first = rows[f"{SHARED},seed=1"]
+    assert (first["group"], first["seed"], first["status"]) == (SHARED, "1", "completed")
+    assert (first["arch"], first["optim.lr"]) == ("shared", "0.03")
+    assert float(first["final_return"]) == 480.0 and first["steps_to_solve"] == "12000"
+    assert rows[f"{SHARED},seed=3"]["status"] == "failed"
+    assert rows[f"{SHARED},seed=3"]["error"] == "boom"
+    assert rows[f"{UNSHARED},seed=3"]["status"] == "skipped"
 
 
 def test_read_returns_reads_event_files(sweep: Path) -> None:
     from acexp.report import read_returns
 
-    steps, values = read_returns(sweep / f"{SHARED},seed=1")
+    steps, values, counts = read_returns(sweep / f"{SHARED},seed=1")
     expected = np.cumsum(np.random.default_rng(1).integers(20, 60, size=40))
     assert np.array_equal(steps, expected)
     assert np.array_equal(values, np.arange(40) + 1.0)
+    assert np.array_equal(counts, np.ones(40))  # written without charts/episodes: one each
+
+
+def test_read_returns_counts_the_episodes_of_each_point(tmp_path: Path) -> None:
+    from acexp.logger import RunLogger
+    from acexp.report import read_returns
+
+    logger = RunLogger(tmp_path, total_steps=100, progress=False)
+    for ret, step in [(1.0, 10), (3.0, 10), (5.0, 10), (2.0, 20), (4.0, 40), (6.0, 40)]:
+        logger.episode(ret, 7, step)  # three envs ended on step 10, two on step 40
+    logger.close()
+    steps, values, counts = read_returns(tmp_path)
+    assert list(steps) == [10, 20, 40] and list(values) == [3.0, 2.0, 5.0]
+    assert list(counts) == [3, 1, 2]
 
 
 @pytest.mark.parametrize("kind", ["missing", "empty"])

@@ -40,6 +40,17 @@ BAD = [
     (["optim.lrr=3"], "optim.lrr=3: unknown key 'optim.lrr'"),
     (["algo=episodic", "algo.max_episodes=0"], "algo.max_episodes=0 is invalid"),
     (["device=tpu"], "device='tpu' is invalid; expected cpu, cuda, cuda:N or mps"),
+    (["device=cuda:x"], "device='cuda:x' is invalid; expected cpu, cuda, cuda:N or mps"),
+    (["log.progress=maybe"], "log.progress='maybe' is invalid; expected auto, true or false"),
+    (["log.every_steps=0"], "log.every_steps=0 is invalid; expected auto or an integer >= 1"),
+    (["log.console_every_seconds=0"], "log.console_every_seconds=0 is invalid"),
+    (["+optim.foo=1"], "+optim.foo=1: acexp does not read optim.foo in this config"),
+    (
+        ["++optim.epss=1"],
+        "acexp does not read optim.epss in this config, so it would be "
+        "ignored (did you mean optim.eps?)",
+    ),
+    (["+algo.n_epochs=3"], "+algo.n_epochs=3: acexp does not read algo.n_epochs"),  # a2c: PPO's
     (["-m", "arch=shared,foo", "seed=0,1"], "arch=foo: no such option"),
     (["-m", "seed=0,1", "optim.lr=1e-3,-1"], "optim.lr=-1 is invalid"),
     (["arch.hidden_sizes=["], "no viable alternative at input '['"),
@@ -55,6 +66,9 @@ def test_bad_override_is_one_line_naming_the_key(overrides: list[str], message: 
 
 def test_good_overrides_pass() -> None:
     check_overrides(["arch=unshared", "optim=separate", "optim.actor_lr=1e-3", "seed=3"])
+    check_overrides(["log.every_steps=auto", "log.progress=true", "++optim.lr=1e-3"])
+    check_overrides(["+optim.alpha=0.9", "+env.kwargs.max_episode_steps=50"])  # read if given
+    check_overrides(["algo=ppo", "+experiment=cartpole_ppo"])
     check_overrides(["-m", "arch=shared,unshared", "optim.lr=3e-2,3e-4", "seed=0,1,2"])
 
 

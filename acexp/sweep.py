@@ -1,0 +1,125 @@
+"""A `-m` sweep as a whole: its run names, and the one line it ends with.
+
+Run names: Hydra names each job's directory by its overrides (`hydra.job.override_dirname`),
+so every run of `-m arch=shared,unshared seed=0,1 total_steps=20000` would carry
+`total_steps=20000`, which TensorBoard repeats in every run name and legend. `run_name_overrides`
+leaves the overrides that are the same in every job out of the names (the full overrides stay
+in each job's `.hydra/overrides.yaml`, which the report reads).
+
+The end: `SweepSummary`, a Hydra callback, declares the sweep's HParams (acexp/hparams.py) and
+prints one line: how many jobs completed, which failed and why, and where the results are;
+the exit status is 1 if a job failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from acexp.cli_checks import CONF, single_runs
+from acexp.hparams import write_experiment
+
+log = logging.getLogger("acexp")
+
+EXCLUDE_KEY = "hydra.job.config.override_dirname.exclude_keys"
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+SHOWN_FAILURES = 3  # failed jobs named in the summary line; the report lists them all
+
+
+def run_name_overrides(args: list[str]) -> list[str]:
+    """The Hydra override that leaves out of run names what every job of this sweep shares.
+
+    Empty unless `args` is a sweep (`-m`) in which something varies (on the command line or
+    in a preset's `hydra.sweeper.params`): a one-job sweep keeps its full name. Command lines
+    with other flags, or that set the excluded keys themselves, go to Hydra as they are.
+    """
+    if not any(a in ("-m", "--multirun") for a in args):
+        return []
+    rest = [a for a in args if a not in ("-m", "--multirun")]
+    if any(a.startswith("-") or a.startswith(f"{EXCLUDE_KEY}=") for a in rest):
+        return []
+    overrides = [
+        o for o in OverridesParser.create().parse_overrides(rest)
+        if not o.key_or_group.startswith("hydra")
+    ]  # fmt: skip
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=single_runs(rest)[0], return_hydra_config=True)
+    exclude = list(cfg.hydra.job.config.override_dirname.exclude_keys)
+    swept_in_config = bool(cfg.hydra.sweeper.get("params"))
+    if not swept_in_config and not any(o.is_sweep_override() for o in overrides):
+        return []
+    same = [o.key_or_group for o in overrides if not o.is_sweep_override()]
+    keys = exclude + [k for k in same if k not in exclude]
+    if keys == exclude:
+        return []
+    quoted = ",".join("'" + k.replace("'", "\\'") + "'" for k in keys)
+    return [f"{EXCLUDE_KEY}=[{quoted}]"]
+
+
+def job_label(hydra_job: DictConfig) -> str:
+    """How a sweep job is named on the console: its run name, else its number."""
+    return str(hydra_job.override_dirname or f"job {hydra_job.num}")
+
+
+def reports_failures(hydra_cfg: DictConfig) -> bool:
+    """Whether this sweep's sweeper needs a failed job to raise: Optuna marks the trial failed
+    and stops past `max_failure_rate`; Hydra's basic sweeper would only stop there with a
+    traceback, so under it a failed job returns and the summary reports it."""
+    return hydra_cfg.sweeper.get("_target_") != BASIC_SWEEPER
+
+
+def summary_line(sweep_dir: Path, jobs: list[Path]) -> tuple[str, bool]:
+    """(the sweep's one-line summary, whether a job failed or left no metrics.json)."""
+    from acexp.report import load_run
+
+    runs = [load_run(job) for job in jobs]
+    completed = sum(r.status == "completed" for r in runs)
+    bad = [r for r in runs if r.status != "completed"]
+    line = f"acexp: sweep of {len(runs)} job(s): {completed} completed"
+    if bad:
+        named = []
+        for r in bad[:SHOWN_FAILURES]:
+            why = r.note or f"status {r.status}"
+            named.append(f"{r.path.relative_to(sweep_dir)} ({why[:120]})")
+        more = f" and {len(bad) - SHOWN_FAILURES} more" if len(bad) > SHOWN_FAILURES else ""
+        line += f", {len(bad)} failed: {'; '.join(named)}{more}"
+    line += (
+        f"; report: python -m acexp.report {sweep_dir}; curves: tensorboard --logdir {sweep_dir}"
+    )
+    return line, bool(bad)
+
+
+def _jobs(sweep_dir: Path) -> dict[Path, float]:
+    """Job directories under `sweep_dir` with the time Hydra wrote their overrides."""
+    return {p.parent.parent: p.stat().st_mtime for p in sweep_dir.rglob(".hydra/overrides.yaml")}
+
+
+class SweepSummary(Callback):
+    """Ends a sweep with its HParams declaration and one summary line (exit 1 on failures)."""
+
+    def __init__(self) -> None:
+        self.before: dict[Path, float] = {}
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.before = _jobs(Path(config.hydra.sweep.dir))  # jobs of an earlier sweep there
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if not sweep_dir.is_dir():
+            return  # e.g. no job ran
+        try:
+            write_experiment(sweep_dir)
+        except Exception as exc:  # a declaration that fails must not hide the summary
+            log.warning("could not declare the HParams of %s: %s", sweep_dir, exc)
+        jobs = [job for job, t in _jobs(sweep_dir).items() if self.before.get(job) != t]
+        line, failed = summary_line(sweep_dir, sorted(jobs))
+        print(line, file=sys.stderr)
+        if failed:
+            raise SystemExit(1)

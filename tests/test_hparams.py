@@ -1,0 +1,53 @@
+"""What reaches TensorBoard's HPARAMS tab: every setting that applies, with its own type; the
+sweep's columns and metrics (read back through TensorBoard itself in tests/test_tensorboard.py)."""
+
+from __future__ import annotations
+
+import pytest
+from omegaconf import OmegaConf
+
+from acexp.hparams import APPLIES, BOOKKEEPING, hparam_info, hyperparameters
+from tests.conftest import make_cfg
+
+
+def _leaves(node: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            out.update(_leaves(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [(), ("optim=separate",), ("algo=ppo",), ("algo=episodic", "optim.name=sgd"),
+     ("env=pong",), ("env.normalize_reward=true", "+env.kwargs.max_episode_steps=50")],
+    ids=["a2c", "separate", "ppo", "episodic-sgd", "pong", "env-keys"],
+)  # fmt: skip
+def test_every_setting_that_applies_reaches_hparams_with_its_type(overrides) -> None:
+    cfg = make_cfg(*overrides)
+    params = hyperparameters(cfg)
+    leaves = _leaves(OmegaConf.to_container(cfg, resolve=True))
+    for key, value in leaves.items():
+        if key.split(".")[0] in BOOKKEEPING or value is None:
+            assert key not in params
+        elif not APPLIES.get(key, lambda _: True)(leaves):
+            assert key not in params, key
+        elif key == "seed" or isinstance(value, list):
+            assert params[key] == str(value)
+        else:
+            assert params[key] == value and type(params[key]) is type(value), key
+    assert isinstance(params["stop_on_solve"], bool) and isinstance(params["total_steps"], int)
+
+
+def test_a_column_is_typed_and_says_whether_it_differs() -> None:
+    info = hparam_info("env.obs_norm", ["none", "running", "none"])
+    assert info.differs and list(info.domain_discrete) == ["none", "running"]
+    info = hparam_info("stop_on_solve", [True, True])
+    assert not info.differs and list(info.domain_discrete) == [True]
+    info = hparam_info("optim.lr", [3e-4, 3e-2, 3e-4])
+    assert info.differs and list(info.domain_discrete) == [3e-4, 3e-2]
+    info = hparam_info("optim.lr", [i / 100 for i in range(20)])  # a random search
+    assert (info.domain_interval.min_value, info.domain_interval.max_value) == (0.0, 0.19)
