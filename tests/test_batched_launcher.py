@@ -8,6 +8,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -92,7 +93,9 @@ def test_batched_sweep_writes_the_run_directories_joblib_writes(sweeps: tuple) -
         assert hydra["runtime"]["output_dir"] == str(ours)
         assert metrics(ours)["status"] == metrics(theirs)["status"] == "completed"
         assert metrics(ours).keys() == metrics(theirs).keys()
-        assert f"member {job}: completed" in (ours / "__main__.log").read_text()  # the batch's
+    logs = {(batched / job / "__main__.log").read_text() for job in RUNS}
+    assert len(logs) == 1 and logs != {""}  # each job's log is the log of its batch
+    assert all(f"member {job}: completed" in next(iter(logs)) for job in RUNS)
 
 
 def test_report_reads_a_batched_sweep(sweeps: tuple, tmp_path: Path) -> None:
@@ -227,10 +230,9 @@ def test_held_signal_reaches_the_handler_installed_after_it() -> None:
     assert received == [signal.SIGTERM]
 
 
-def test_fresh_editable_install_finds_the_launcher_from_another_directory(
-    tmp_path: Path,
-) -> None:
-    # a venv of its own, reusing this one's packages through a .pth instead of downloading them
+def fresh_venv(tmp_path: Path, *install: str) -> Path:
+    """A new venv with acexp installed by `pip install --no-deps <install>`; its other
+    packages are this venv's, reached through a .pth, so nothing is downloaded."""
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=False)
     python = env_dir / "bin" / "python"
@@ -238,16 +240,46 @@ def test_fresh_editable_install_finds_the_launcher_from_another_directory(
     purelib = subprocess.run([python, "-c", ask], capture_output=True, text=True, check=True)
     here = subprocess.run([sys.executable, "-c", ask], capture_output=True, text=True, check=True)
     (Path(purelib.stdout.strip()) / "_parent_venv.pth").write_text(here.stdout)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
-               "--no-build-isolation", "--no-index", "-q", "-e", str(ROOT)]  # fmt: skip
-    result = subprocess.run(install, cwd=tmp_path, env=env, capture_output=True, text=True)
+    cmd = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
+           "--no-build-isolation", "--no-index", "-q", *install]  # fmt: skip
+    result = subprocess.run(cmd, cwd=tmp_path, env=CLEAN_ENV, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+    return python
+
+
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # no checkout on the path
+
+
+def test_fresh_editable_install_runs_a_batched_sweep_from_another_directory(
+    tmp_path: Path,
+) -> None:
+    python = fresh_venv(tmp_path, "-e", str(ROOT))
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     out = elsewhere / "sweep"
     cmd = [python, "-m", "acexp", "-m", "seed=0", *TINY, "hydra/launcher=batched",
            f"hydra.sweep.dir={out}"]  # fmt: skip
-    result = subprocess.run(cmd, cwd=elsewhere, env=env, capture_output=True, text=True)
+    result = subprocess.run(cmd, cwd=elsewhere, env=CLEAN_ENV, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert metrics(out / "seed=0,total_steps=200")["status"] == "completed"
+
+
+def test_fresh_install_ships_the_launcher(tmp_path: Path) -> None:
+    # `python -m acexp` itself needs conf/, which a non-editable install does not ship yet;
+    # what is checked here is that Hydra's scan finds the installed plugin
+    src = tmp_path / "src"  # a copy: building a wheel in place would leave build/ behind
+    for name in ("acexp", "hydra_plugins"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    python = fresh_venv(tmp_path, str(src))
+    scan = (
+        "from hydra.core.plugins import Plugins; from hydra.plugins.launcher import Launcher\n"
+        "import hydra_plugins.acexp_batched_launcher as plugin; print(plugin.__file__)\n"
+        "print(*sorted(p.__name__ for p in Plugins.instance().discover(Launcher)))"
+    )
+    result = subprocess.run([python, "-c", scan], cwd=tmp_path, env=CLEAN_ENV,
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    where, launchers = result.stdout.splitlines()
+    assert Path(where).is_relative_to(tmp_path / "venv") and "BatchedLauncher" in launchers
