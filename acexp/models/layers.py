@@ -50,7 +50,7 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
-            x = self.activation(torch.baddbmm(layer.bias.unsqueeze(1), x, layer.weight.mT))
+            x = self.activation(torch.baddbmm(layer.bias, x, layer.weight))
         return x
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
@@ -163,6 +163,6 @@ def orthogonal_init(model: nn.Module, policy_head: nn.Module, value_head: nn.Mod
             if isinstance(layer, MemberLinear | MemberConv2d):
                 # via a contiguous copy: orthogonal_ cannot view channels-last conv weights
                 with torch.no_grad():
-                    for weight in layer.weight:  # each member's own orthogonal matrix
+                    for weight in layer.weights():  # each member's own orthogonal matrix
                         weight.copy_(nn.init.orthogonal_(torch.empty(weight.shape), gain))
                 nn.init.zeros_(layer.bias)
