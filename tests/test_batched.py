@@ -127,6 +127,9 @@ def test_batch_key_groups_runs_that_differ_only_in_member_keys() -> None:
     assert len({batch_key(cfg) for cfg in runs}) == 5  # target_kl runs train alone
     assert group_batches(runs, 8) == [[0, 1], [2], [3], [4], [5]]
     assert group_batches([runs[0]] * 5, 2) == [[0, 1], [2, 3], [4]]
+    # at least one batch per process, where a group is large enough to split
+    assert group_batches([runs[0]] * 5, 64, 2) == [[0, 1, 2], [3, 4]]
+    assert group_batches(runs[:3], 64, 8) == [[0], [1], [2]]
     assert "seed" in MEMBER_KEYS and "algo.num_envs" not in MEMBER_KEYS
 
 

@@ -63,7 +63,7 @@ class BatchedLauncher(Launcher):
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         configs = [self._compose(initial_job_idx + i, o) for i, o in enumerate(job_overrides)]
-        groups = group_batches(_checked(configs), self.max_batch_size)
+        groups = group_batches(_checked(configs), self.max_batch_size, n_jobs)
         workers = max(1, min(n_jobs, len(groups)))
         log.info(
             f"Batched launcher: {len(configs)} jobs in {len(groups)} batches "
