@@ -26,6 +26,13 @@ def stop_on_signals(request_stop: Callable[[int], None]) -> Iterator[None]:
         received.append(signum)
         request_stop(signum)
 
+    with handling(handler):
+        yield
+
+
+@contextmanager
+def handling(handler: Callable[[int, object], None]) -> Iterator[None]:
+    """Within the block, SIGINT/SIGTERM go to `handler`; the previous handlers come back."""
     previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:
         yield

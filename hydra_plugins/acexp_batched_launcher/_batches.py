@@ -9,7 +9,7 @@ import logging
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from multiprocessing import resource_tracker
@@ -20,7 +20,7 @@ from pathlib import Path
 from hydra.core.utils import configure_log, setup_globals
 from omegaconf import DictConfig
 
-from acexp.signals import STOP_SIGNALS
+from acexp.signals import STOP_SIGNALS, handling
 
 from ._held_signals import HeldSignals
 
@@ -150,7 +150,7 @@ def _in_workers(batches: Iterator[Batch], workers: int) -> tuple[list[Trained], 
             worker.send_signal(signum)
 
     try:
-        with _handled(lambda signum, frame: request_stop(signum)):
+        with handling(lambda signum, frame: request_stop(signum)):
             while True:
                 while not stop and len(running) < workers:
                     batch = next(batches, None)
@@ -197,17 +197,6 @@ def _worker_main(batch: Batch, conn: Connection) -> None:
             results = [failure(f"{type(exc).__name__}: {exc}")] * len(batch.jobs)
     conn.send(results)
     conn.close()
-
-
-@contextmanager
-def _handled(handler: Callable) -> Iterator[None]:
-    """Within the block, SIGINT/SIGTERM go to `handler`."""
-    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 @contextmanager
