@@ -113,8 +113,8 @@ class Trainer(ABC):
         )
         if isinstance(self.max_grad_norm, torch.Tensor):
             self.max_grad_norm = self.max_grad_norm.unsqueeze(1)  # scales [members, P] rows
-        self.vf_coef = self.member_coef("vf_coef")
-        self.ent_coef = self.member_coef("ent_coef")
+        self.vf_coef = self.algo_coef("vf_coef")
+        self.ent_coef = self.algo_coef("ent_coef")
         self.stats = [EpisodeStats(reward_threshold(c.env)) for c in cfgs]
         self.env_steps = np.zeros(self.members, dtype=np.int64)
         self.loggers = [self._make_logger(c, d) for c, d in zip(cfgs, self.out_dirs, strict=True)]
@@ -144,7 +144,7 @@ class Trainer(ABC):
             progress=cfg.log.progress if one else False,
         )
 
-    def member_coef(self, key: str) -> float | torch.Tensor:
+    def algo_coef(self, key: str) -> float | torch.Tensor:
         """The algo setting `key` of every member (see `member_coef`)."""
         return member_coef([float(c.algo[key]) for c in self.cfgs], self.device)
 

@@ -35,7 +35,7 @@ class PPOTrainer(A2CTrainer):
         # rollout is needed; except when running observation statistics moved during the
         # rollout: then they are recomputed with the new statistics, so the ratio starts at 1.
         self.stores_log_probs = not self.model.has_running_obs_norm
-        self.clip_range = self.member_coef("clip_range")
+        self.clip_range = self.algo_coef("clip_range")
         if isinstance(self.clip_range, torch.Tensor):
             self.clip_range = self.clip_range.unsqueeze(1)  # against ratios [members, batch]
 
