@@ -107,7 +107,10 @@ class Trainer(ABC):
         self.initial_weights = [self.model.member_state_dict(k) for k in range(self.members)]
         self.optimizers = build_optimizers(self.model, [c.optim for c in cfgs])
         self.base_lrs = {named.name: named.lrs() for named in self.optimizers}
-        norms = [c.optim.max_grad_norm or math.inf for c in cfgs]
+        self.lr_fractions = np.ones(self.members)  # of base_lrs, as PPO anneals them
+        # each member's clipping bound, None for none (null or 0), as logged
+        self.clip_bounds = [c.optim.max_grad_norm or None for c in cfgs]
+        norms = [bound or math.inf for bound in self.clip_bounds]
         self.max_grad_norm = (
             None if all(map(math.isinf, norms)) else member_coef(norms, self.device)
         )
@@ -146,7 +149,7 @@ class Trainer(ABC):
 
     def algo_coef(self, key: str) -> float | torch.Tensor:
         """The algo setting `key` of every member (see `member_coef`)."""
-        return member_coef([float(c.algo[key]) for c in self.cfgs], self.device)
+        return member_coef(self.member_values(key).tolist(), self.device)
 
     def member_values(self, key: str) -> np.ndarray:
         """The algo setting `key` of every member, as an array [members]."""
@@ -255,7 +258,7 @@ class Trainer(ABC):
                         ),
                     )
                     continue
-                bound = self.member_max_grad_norm(k)
+                bound = self.clip_bounds[k]
                 member_norms = {
                     name: (norm[k], norm_after_clipping(norm[k], bound))
                     for name, norm in norms.items()
@@ -270,16 +273,10 @@ class Trainer(ABC):
                 int(self.env_steps[0]), self.stats[0].running_return, self.sps(0)
             )
 
-    def member_max_grad_norm(self, k: int) -> float | None:
-        if self.max_grad_norm is None:
-            return None
-        if isinstance(self.max_grad_norm, torch.Tensor):
-            return float(self.max_grad_norm[k])
-        return self.max_grad_norm
-
     def set_lr_fractions(self, fractions: np.ndarray) -> None:
         """Each member's learning rates at `fractions` of their configured values (0 freezes
         a member that has ended)."""
+        self.lr_fractions = fractions
         fractions = np.where(self.active, fractions, 0.0)
         for named in self.optimizers:
             named.set_lrs(
@@ -356,7 +353,7 @@ class Trainer(ABC):
         self.loggers[k].flush()
         self.results[k] = metrics
         if self.members > 1:
-            self.set_lr_fractions(np.ones(self.members))  # its rate is now 0
+            self.set_lr_fractions(self.lr_fractions)  # its rate is now 0
             log.info("member %s: %s", self.out_dirs[k].name, _summary(metrics))
 
     def end_all(self, status: str, error: BaseException | None = None) -> None:
