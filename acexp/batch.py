@@ -66,11 +66,12 @@ def group_batches(cfgs: list[DictConfig], max_size: int, min_batches: int = 1) -
         if len(members[largest]) <= parts[largest]:
             break  # every batch is a single run
         parts[largest] += 1
-    return [
+    batches = [
         [int(i) for i in chunk]
         for group, count in zip(members, parts, strict=True)
         for chunk in np.array_split(group, count)
     ]
+    return sorted(batches)  # in the sweep's job order: the jobs listed first start first
 
 
 def validate_members(cfgs: list[DictConfig], out_dirs: list[Path]) -> None:

@@ -141,10 +141,12 @@ def reward_threshold(cfg: DictConfig) -> float | None:
     return env_spec(cfg.id).reward_threshold
 
 
-def to_env_action(action: torch.Tensor) -> np.ndarray | int:
-    """One env's action as the env expects it: a Python int for Discrete, else a numpy array."""
-    array = action.cpu().numpy()
-    return array.item() if array.ndim == 0 else array
+def to_env_actions(actions: torch.Tensor) -> list[int] | list[np.ndarray]:
+    """Each env's action as the env expects it, one per row of `actions` ([envs, ...]): a
+    Python int for Discrete (which `Discrete.contains` checks fastest), else a numpy array.
+    One copy to numpy for all the envs: a copy per env costs more than a CartPole step."""
+    array = actions.cpu().numpy()
+    return array.tolist() if array.ndim == 1 else list(array)
 
 
 class EpisodeReturns(gym.vector.VectorWrapper):

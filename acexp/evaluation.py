@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from acexp.envs import make_env, to_env_action
+from acexp.envs import make_env, to_env_actions
 from acexp.models import ActorCritic
 
 
@@ -37,9 +37,9 @@ def play_member_episodes(
         batch = batch.to(device).unsqueeze(1)  # [members, 1, ...]
         one = model.members == 1  # a one-member model also takes a batch without members
         actions = policy_action(model, batch[0] if one else batch, deterministic)
+        env_actions = to_env_actions(actions if one else actions[:, 0])
         for k in list(playing):
-            action = actions[0] if one else actions[k, 0]
-            obs[k], reward, terminated, truncated, _ = envs[k].step(to_env_action(action))
+            obs[k], reward, terminated, truncated, _ = envs[k].step(env_actions[k])
             totals[k] += float(reward)
             if terminated or truncated:
                 returns[k].append(totals[k])

@@ -147,7 +147,7 @@ def test_group_batches_keeps_job_order_and_splits_at_max_size() -> None:
         make_cfg("algo.n_steps=7"),
     ]
     assert group_batches(cfgs, 64) == [[0, 1, 3], [2, 4], [5]]
-    assert group_batches(cfgs, 2) == [[0, 1], [3], [2, 4], [5]]
+    assert group_batches(cfgs, 2) == [[0, 1], [2, 4], [3], [5]]
 
 
 def test_a_bad_value_in_one_job_stops_the_sweep_before_anything_trains(tmp_path: Path) -> None:

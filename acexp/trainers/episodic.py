@@ -14,7 +14,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from acexp.envs import make_env, to_env_action
+from acexp.envs import make_env, to_env_actions
 from acexp.losses import actor_loss, batch_mean, critic_loss, discounted_returns, normalize
 from acexp.registry import register_trainer
 from acexp.state import generator_state, set_generator_state
@@ -53,27 +53,29 @@ class EpisodicTrainer(Trainer):
             self.run_round()
 
     def run_round(self) -> None:
-        """One episode of every active member, stepped together; then one update."""
+        """One episode of every active member, stepped together; then one update.
+
+        Acting builds no graph: the update evaluates the round's observations and actions in
+        one forward pass over [members, steps], with the weights that acted (they change only
+        in the update), which gives the gradient of a forward pass per step for less."""
         playing = self.active.copy()
         obs = [env.reset()[0] if playing[k] else None for k, env in enumerate(self.envs)]
-        last_obs = next(o for o in obs if o is not None)
-        obs = [last_obs if o is None else o for o in obs]
-        log_probs, values, entropies, masks = [], [], [], []
+        idle = next(o for o in obs if o is not None)  # what a member that does not play is shown
+        obs = [idle if o is None else o for o in obs]
+        observations, actions, masks = [], [], []
         rewards: list[list[float]] = [[] for _ in self.envs]
         for _ in range(self.algo.max_episode_steps):
             batch = torch.as_tensor(np.stack(obs), device=self.device).unsqueeze(1)
-            # running observation statistics (env.obs_norm=running) of the members playing
-            self.model.observe(batch, None if playing.all() else torch.from_numpy(playing))
-            dist, value = self.model(batch)
-            action = dist.sample()
-            log_probs.append(dist.log_prob(action))
-            entropies.append(dist.entropy())
-            values.append(value)
+            with torch.no_grad():  # not inference_mode: the actions are used again in training
+                # running observation statistics (env.obs_norm=running) of the members playing
+                self.model.observe(batch, None if playing.all() else torch.from_numpy(playing))
+                action = self.model.act(batch)[0]
+            observations.append(batch)
+            actions.append(action)
             masks.append(torch.from_numpy(playing.copy()))
+            env_actions = to_env_actions(action[:, 0])
             for k in np.flatnonzero(playing):
-                obs[k], reward, terminated, truncated, _ = self.envs[k].step(
-                    to_env_action(action[k, 0])
-                )
+                obs[k], reward, terminated, truncated, _ = self.envs[k].step(env_actions[k])
                 rewards[k].append(float(reward))
                 self.env_steps[k] += 1
                 if terminated or truncated:
@@ -83,13 +85,10 @@ class EpisodicTrainer(Trainer):
                     playing[k] = False
             if not playing.any():
                 break
-        self.train(
-            torch.cat(log_probs, 1),
-            torch.cat(values, 1),
-            torch.cat(entropies, 1),
-            rewards,
-            torch.stack(masks, 1).to(self.device),
+        log_probs, entropies, values = self.model.evaluate_actions(
+            torch.cat(observations, 1), torch.cat(actions, 1)
         )
+        self.train(log_probs, values, entropies, rewards, torch.stack(masks, 1).to(self.device))
 
     def train(
         self,
