@@ -11,7 +11,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from acexp.checkpoint import save_failure
-from acexp.cli_checks import check_overrides
+from acexp.cli_checks import CONF, check_overrides
 from acexp.errors import ConfigError, NonFiniteError, SaveError
 from acexp.logger import job_name
 from acexp.objective import objective
@@ -31,7 +31,7 @@ def _train(cfg: DictConfig) -> dict:
     return run(cfg)
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=str(CONF), config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Returns the configured objective (acexp/objective.py), which sweepers such as Optuna use."""
     hydra_cfg = HydraConfig.get()

@@ -19,7 +19,11 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 from acexp.errors import ConfigError
 from acexp.validate import OPTIONAL_KEYS, check_device, is_optional_key, validate
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+# The Hydra config tree: conf/ at the top of the repo, shipped by a wheel or a non-editable
+# install inside the package as acexp/conf (pyproject.toml); a checkout or an editable install
+# has only the top-level conf/, next to acexp/.
+_PACKAGE = Path(__file__).resolve().parent
+CONF = _PACKAGE / "conf" if (_PACKAGE / "conf").is_dir() else _PACKAGE.parent / "conf"
 
 
 def _one_line(exc: HydraException, overrides: list[str]) -> str:

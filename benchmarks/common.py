@@ -6,9 +6,8 @@ from tempfile import TemporaryDirectory
 
 from hydra import compose, initialize_config_dir
 
+from acexp.cli_checks import CONF
 from acexp.run import run
-
-CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 def run_acexp(*overrides: str) -> dict:

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from acexp.checkpoint import load_torch  # noqa: E402
+from acexp.cli_checks import CONF  # noqa: E402
 from acexp.envs import make_env  # noqa: E402
 from acexp.evaluation import evaluate_policy  # noqa: E402
 from acexp.run import run  # noqa: E402
@@ -30,7 +31,7 @@ from acexp.trainers.base import build_model  # noqa: E402
 def train_and_evaluate(
     preset: str, seed: int, overrides: list[str], episodes: int, out: Path
 ) -> dict:
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(
             "config",
             [f"+experiment={preset}", f"seed={seed}", "log.progress=false", *overrides],

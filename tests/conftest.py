@@ -16,8 +16,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+from acexp.cli_checks import CONF
+
 ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
 
 
 def make_cfg(*overrides: str) -> DictConfig:

@@ -1,5 +1,5 @@
 """hydra/launcher=batched through the real CLI: run directories, batches, errors, Optuna,
-SIGTERM and resume, and that a fresh install finds the plugin."""
+SIGTERM and resume, and that a fresh install, editable or not, finds the plugin and the config."""
 
 from __future__ import annotations
 
@@ -268,22 +268,47 @@ def test_fresh_editable_install_runs_a_batched_sweep_from_another_directory(
     assert metrics(out / "seed=0,total_steps=200")["status"] == "completed"
 
 
-def test_fresh_install_ships_the_launcher(tmp_path: Path) -> None:
-    # `python -m acexp` itself needs conf/, which a non-editable install does not ship yet;
-    # what is checked here is that Hydra's scan finds the installed plugin
-    src = tmp_path / "src"  # a copy: building a wheel in place would leave build/ behind
-    for name in ("acexp", "hydra_plugins"):
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The python of a fresh venv with acexp installed (not editable) from a copy of the
+    source, as from a wheel: its config tree must come from the package, not a checkout."""
+    tmp = tmp_path_factory.mktemp("installed")
+    src = tmp / "src"  # a copy: building a wheel in place would leave build/ behind
+    for name in ("acexp", "hydra_plugins", "conf"):
         shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
-    python = fresh_venv(tmp_path, str(src))
+    return fresh_venv(tmp, str(src))
+
+
+def test_fresh_install_ships_the_launcher(installed: Path, tmp_path: Path) -> None:
     scan = (
         "from hydra.core.plugins import Plugins; from hydra.plugins.launcher import Launcher\n"
         "import hydra_plugins.acexp_batched_launcher as plugin; print(plugin.__file__)\n"
         "print(*sorted(p.__name__ for p in Plugins.instance().discover(Launcher)))"
     )
-    result = subprocess.run([python, "-c", scan], cwd=tmp_path, env=CLEAN_ENV,
+    result = subprocess.run([installed, "-c", scan], cwd=tmp_path, env=CLEAN_ENV,
                             capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 0, result.stderr
     where, launchers = result.stdout.splitlines()
-    assert Path(where).is_relative_to(tmp_path / "venv") and "BatchedLauncher" in launchers
+    assert Path(where).is_relative_to(installed.parents[1]) and "BatchedLauncher" in launchers
+
+
+def test_fresh_install_runs_a_batched_sweep_from_another_directory(
+    installed: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "sweep"
+    cmd = [installed, "-m", "acexp", "-m", "seed=0", *TINY, "hydra/launcher=batched",
+           f"hydra.sweep.dir={out}"]  # fmt: skip
+    result = subprocess.run(cmd, cwd=tmp_path, env=CLEAN_ENV, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    job = out / "seed=0,total_steps=200"
+    assert metrics(job)["status"] == "completed"
+    hydra = yaml.safe_load((job / ".hydra" / "hydra.yaml").read_text())["hydra"]
+    (main,) = [s for s in hydra["runtime"]["config_sources"] if s["provider"] == "main"]
+    assert Path(main["path"]).is_relative_to(installed.parents[1])  # the installed acexp/conf
+    preset = [installed, "-m", "acexp", "+experiment=cartpole_ppo", "--cfg", "job"]
+    result = subprocess.run(preset, cwd=tmp_path, env=CLEAN_ENV, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    cfg = yaml.safe_load(result.stdout)
+    assert (cfg["algo"]["name"], cfg["algo"]["gamma"], cfg["total_steps"]) == ("ppo", 0.98, 100000)
