@@ -147,7 +147,8 @@ def fraction_solved(
 def logrank(a: SolveTimes, b: SolveTimes) -> float:
     """Two-sided log-rank p-value that two groups solve at the same rate (scipy.stats.logrank).
 
-    NaN when it is undefined: a group without runs, or no run solved in either group.
+    NaN when it is undefined: a group without runs, no run solved in either group, or no
+    spread to test (every run in both groups solved at one same time).
     """
     from scipy.stats import CensoredData
     from scipy.stats import logrank as scipy_logrank
@@ -155,4 +156,6 @@ def logrank(a: SolveTimes, b: SolveTimes) -> float:
     if a.times.size == 0 or b.times.size == 0 or not (a.solved.any() or b.solved.any()):
         return math.nan
     x, y = (CensoredData(uncensored=g.times[g.solved], right=g.times[~g.solved]) for g in (a, b))
-    return float(scipy_logrank(x, y).pvalue)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # 0/0 when there is no spread: NaN
+        return float(scipy_logrank(x, y).pvalue)

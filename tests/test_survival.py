@@ -147,6 +147,8 @@ def test_logrank() -> None:
     assert survival.logrank(fast, never) < 1e-3
     assert math.isnan(survival.logrank(a, _times([])))
     assert math.isnan(survival.logrank(_times([], [1]), _times([], [2])))  # nothing solved
+    same_time = _times([3, 3])  # every run solved at once: no variance to test against
+    assert math.isnan(survival.logrank(same_time, same_time))
 
 
 def test_logrank_chi_square_by_hand() -> None:
