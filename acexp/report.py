@@ -7,7 +7,9 @@ and summarised over completed runs. Failed, interrupted and still-running (or cr
 writing `metrics.json`) jobs are listed in the notes, so a partial sweep can be reported.
 The curves are drawn from the points TensorBoard shows (`charts/episodic_return`, the mean of
 the episodes that ended on one env step, weighted by their count from `charts/episodes`), as
-curves.png (300 dpi) and curves.pdf (vector).
+curves.png (300 dpi) and curves.pdf (vector). When runs record `steps_to_solve`, times to solve
+are Kaplan-Meier medians (a run that never solved is censored at its length) and solved.png /
+solved.pdf show the fraction of runs solved over episodes and env steps.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import numpy as np
 import yaml
 
 from acexp import stats
+from acexp.solve_plot import plot_solved
+from acexp.survival import SolveSummary
 
 RETURN_TAG = "charts/episodic_return"
 EPISODES_TAG = "charts/episodes"  # episodes so far: how many ended on each logged step
@@ -39,9 +43,13 @@ RUN_METRICS = (
 CSV_STATS = (
     "n_jobs", "n_completed", "n_interrupted", "n_failed", "n_skipped", "n_return",
     "final_return_mean", "final_return_ci_low", "final_return_ci_high", "final_return_iqm",
-    "n_solved", "solved_fraction", "median_steps_to_solve", "median_episodes_to_solve",
+    "n_solved", "solved_fraction",
+    "median_episodes_to_solve", "median_episodes_to_solve_ci_low",
+    "median_episodes_to_solve_ci_high",
+    "median_steps_to_solve", "median_steps_to_solve_ci_low", "median_steps_to_solve_ci_high",
     "mean_wall_seconds",
 )  # fmt: skip
+SOLVE_METRIC = "steps_to_solve"  # runs that record it can tell when they solved
 
 
 class ReportError(Exception):
@@ -240,29 +248,42 @@ def plot_curves(groups: Sequence[Group], path: Path, smooth: int = 10, points: i
     plt.close(fig)
 
 
+def completed_runs(group: Group) -> list[Run]:
+    return [r for r in group.runs if r.status == "completed"]
+
+
+def has_solve_times(groups: Sequence[Group]) -> bool:
+    """Whether any completed run records when it solved (the key, even if null)."""
+    return any(SOLVE_METRIC in r.metrics for g in groups for r in completed_runs(g))
+
+
 def _fmt(x: float, spec: str = ",.1f") -> str:
-    return "—" if math.isnan(x) else format(x, spec)
+    """A number for the table; `—` for NaN (no value) and inf (not reached)."""
+    return "—" if not math.isfinite(x) else format(x, spec)
 
 
-def markdown_table(groups: Sequence[Group]) -> str:
-    """The markdown summary table, one row per group."""
-    head = (
-        "| group | seeds | final return: mean [95% CI] | IQM | solved | median steps to solve "
-        "| median episodes to solve | mean wall time (s) |\n|---|---|---|---|---|---|---|---|"
-    )
-    rows = [head]
+def _fmt_solve(s: SolveSummary) -> str:
+    return f"{_fmt(s.median, ',.0f')} [{_fmt(s.low, ',.0f')}, {_fmt(s.high, ',.0f')}]"
+
+
+def markdown_table(groups: Sequence[Group], solve: bool = True) -> str:
+    """The markdown summary table, one row per group; `solve`: with the times to solve."""
+    columns = ["group", "seeds", "final return: mean [95% CI]", "IQM"]
+    if solve:
+        columns += ["solved", "median episodes to solve [95% CI]",
+                    "median env steps to solve [95% CI]"]  # fmt: skip
+    columns.append("mean wall time (s)")
+    rows = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for g in groups:
         s = g.summary
         ci = f"[{_fmt(s.return_ci_low)}, {_fmt(s.return_ci_high)}]"
-        frac = f"{s.n_solved}/{s.n}"
-        label = g.label.replace("|", r"\|")
-        rows.append(
-            f"| {label} | {s.n}/{len(g.runs)} | {_fmt(s.return_mean)} {ci} "
-            f"| {_fmt(s.return_iqm)} | {_fmt(s.solved_fraction, '.0%')} ({frac}) "
-            f"| {_fmt(s.median_steps_to_solve, ',.0f')} ({frac}) "
-            f"| {_fmt(s.median_episodes_to_solve, ',.0f')} ({frac}) "
-            f"| {_fmt(s.mean_wall_seconds)} |"
-        )
+        cells = [g.label.replace("|", r"\|"), f"{s.n}/{len(g.runs)}",
+                 f"{_fmt(s.return_mean)} {ci}", _fmt(s.return_iqm)]  # fmt: skip
+        if solve:
+            solved = f"{_fmt(s.solved_fraction, '.0%')} ({s.n_solved}/{s.n})"
+            cells += [solved, _fmt_solve(s.episodes_to_solve), _fmt_solve(s.steps_to_solve)]
+        cells.append(_fmt(s.mean_wall_seconds))
+        rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
@@ -272,15 +293,22 @@ def common_line(groups: Sequence[Group]) -> str:
     return f"Same in every run: `{' '.join(common)}`\n\n" if common else ""
 
 
-def markdown_notes(groups: Sequence[Group], sweep_dir: Path) -> str:
+def markdown_notes(groups: Sequence[Group], sweep_dir: Path, solve: bool = True) -> str:
     """Notes: how to read the table, then failed, interrupted and skipped jobs."""
     lines = [
         "- seeds: completed runs / jobs found. Statistics use completed runs only.",
         "- 95% CI: percentile bootstrap of the mean over seeds (scipy, fixed seed); `—` with "
         "a single seed, which has no spread. Few seeds give intervals that are too narrow.",
         "- IQM: mean of the middle 50% of seeds (scipy trim_mean 0.25).",
-        "- Medians to solve are over solved runs; (k/n) = solved / completed.",
     ]
+    if solve:
+        lines += [
+            "- solved: (k/n) = solved / completed runs.",
+            "- Medians to solve: runs that never solved count as censored at the length they "
+            "ran: Kaplan-Meier, scipy.stats.ecdf. 95% CI from the log-log band (Greenwood), "
+            "where it crosses 0.5; `—`: not reached (report.csv: empty, or `inf` for an "
+            "interval's open upper end). Few seeds give wide, often open, intervals.",
+        ]
     runs = [r for g in groups for r in g.runs]
     null_returns = sum(g.summary.n - g.summary.n_return for g in groups)
     if null_returns:
@@ -300,10 +328,15 @@ def markdown_notes(groups: Sequence[Group], sweep_dir: Path) -> str:
     return "\n".join(out)
 
 
-def write_csv(groups: Sequence[Group], path: Path) -> None:
+def _solve_cells(s: SolveSummary, solve: bool) -> list[float]:
+    return [s.median, s.low, s.high] if solve else [math.nan] * 3
+
+
+def write_csv(groups: Sequence[Group], path: Path, solve: bool = True) -> None:
     """One row per group: label, one column per override key, then the statistics.
 
-    Missing values (NaN) are written as empty fields.
+    Missing values (NaN: none, or a median not reached) are written as empty fields, an open
+    upper end of an interval as `inf`; without `solve` the times to solve are left empty.
     """
     keys = sorted({stats.override_key(o) for g in groups for o in g.overrides})
     with path.open("w", newline="") as f:
@@ -316,8 +349,8 @@ def write_csv(groups: Sequence[Group], path: Path) -> None:
             numbers = [len(g.runs), s.n, g.count("interrupted"), g.count("failed"),
                        g.count("skipped"), s.n_return, s.return_mean, s.return_ci_low,
                        s.return_ci_high, s.return_iqm, s.n_solved, s.solved_fraction,
-                       s.median_steps_to_solve, s.median_episodes_to_solve,
-                       s.mean_wall_seconds]  # fmt: skip
+                       *_solve_cells(s.episodes_to_solve, solve),
+                       *_solve_cells(s.steps_to_solve, solve), s.mean_wall_seconds]  # fmt: skip
             cells = ["" if isinstance(x, float) and math.isnan(x) else x for x in numbers]
             writer.writerow([g.label, *row_keys, *cells])
 
@@ -352,26 +385,37 @@ def _check_dependencies() -> None:
 
 def make_report(
     sweep_dir: Path, out_dir: Path | None = None, smooth: int = 10, points: int = 200
-) -> str:
-    """Write report.md, report.csv, runs.csv, curves.png and curves.pdf for a sweep; returns
-    the markdown table."""
+) -> tuple[str, list[str]]:
+    """Write report.md, report.csv, runs.csv, curves.png and curves.pdf for a sweep, and
+    solved.png and solved.pdf when its runs record when they solved.
+
+    Returns the markdown table and the names of the files written.
+    """
     _check_dependencies()
     runs = find_runs(sweep_dir)
     groups = group_runs(runs)
+    solve = has_solve_times(groups)
     out_dir = out_dir or sweep_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    table = markdown_table(groups)
-    notes = markdown_notes(groups, sweep_dir)
+    table = markdown_table(groups, solve)
+    notes = markdown_notes(groups, sweep_dir, solve)
     common = common_line(groups)
+    figures = "![curves](curves.png)\n\n" + ("![solved](solved.png)\n\n" if solve else "")
+    vectors = "`curves.pdf`" + (", `solved.pdf`" if solve else "")
     md = (
-        f"# Sweep report: `{sweep_dir}`\n\n{common}{table}\n\n![curves](curves.png)\n\n"
-        f"Per-run rows: `runs.csv`; the figure as a vector file: `curves.pdf`.\n\n{notes}\n"
+        f"# Sweep report: `{sweep_dir}`\n\n{common}{table}\n\n{figures}"
+        f"Per-run rows: `runs.csv`; the figures as vector files: {vectors}.\n\n{notes}\n"
     )
     (out_dir / "report.md").write_text(md)
-    write_csv(groups, out_dir / "report.csv")
+    write_csv(groups, out_dir / "report.csv", solve)
     write_runs_csv(groups, sweep_dir, out_dir / "runs.csv")
     plot_curves(groups, out_dir / "curves.png", smooth=smooth, points=points)
-    return table
+    written = ["report.md", "report.csv", "runs.csv", "curves.png", "curves.pdf"]
+    if solve:
+        completed = {g.label: [r.metrics for r in completed_runs(g)] for g in groups}
+        plot_solved(completed, out_dir / "solved.png", dpi=DPI)
+        written += ["solved.png", "solved.pdf"]
+    return table, written
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -389,16 +433,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.smooth < 1 or args.points < 2:
         parser.error("--smooth must be >= 1 and --points >= 2")
     try:
-        table = make_report(args.sweep_dir, args.out, smooth=args.smooth, points=args.points)
+        table, written = make_report(
+            args.sweep_dir, args.out, smooth=args.smooth, points=args.points
+        )
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(table)
-    print(
-        f"wrote report.md, report.csv, runs.csv, curves.png, curves.pdf to "
-        f"{args.out or args.sweep_dir}",
-        file=sys.stderr,
-    )
+    print(f"wrote {', '.join(written)} to {args.out or args.sweep_dir}", file=sys.stderr)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Pure statistics for sweep reports: grouping, bootstrap CIs, IQM and learning-curve bands.
+"""Pure statistics for sweep reports: grouping, bootstrap CIs, IQM, times to solve (Kaplan-Meier,
+in `survival`) and learning-curve bands.
 
 Nothing here touches the file system, so every function can be tested on hand-made numbers.
 scipy is imported inside the functions that need it, so importing this module never fails.
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from acexp import survival
 
 SEED_KEY = "seed"
 DEFAULTS_LABEL = "(defaults)"
@@ -132,8 +135,8 @@ class RunSummary:
     return_iqm: float
     n_solved: int
     solved_fraction: float
-    median_steps_to_solve: float
-    median_episodes_to_solve: float
+    episodes_to_solve: survival.SolveSummary  # Kaplan-Meier: unsolved runs censored
+    steps_to_solve: survival.SolveSummary
     mean_wall_seconds: float
 
 
@@ -142,16 +145,13 @@ def _numbers(metrics: Sequence[Mapping[str, Any]], key: str) -> list[float]:
     return [float(m[key]) for m in metrics if m.get(key) is not None]
 
 
-def _median(values: list[float]) -> float:
-    return float(np.median(values)) if values else math.nan
-
-
 def summarize_runs(
     metrics: Sequence[Mapping[str, Any]], confidence: float = 0.95, seed: int = 0
 ) -> RunSummary:
     """Aggregate the `metrics.json` dicts of one group's completed runs.
 
-    Medians to solve are taken over solved runs only; `n_solved` says how many that is.
+    Times to solve are Kaplan-Meier medians with their interval (`survival.summarize`): a run
+    that never solved counts as censored at the length it ran, neither dropped nor a zero.
     Null `final_return` / `wall_seconds` values are left out of their statistic.
     """
     returns = _numbers(metrics, "final_return")
@@ -167,8 +167,8 @@ def summarize_runs(
         return_iqm=iqm(returns),
         n_solved=len(solved),
         solved_fraction=len(solved) / len(metrics) if metrics else math.nan,
-        median_steps_to_solve=_median(_numbers(solved, "steps_to_solve")),
-        median_episodes_to_solve=_median(_numbers(solved, "episodes_to_solve")),
+        episodes_to_solve=survival.summarize(survival.solve_times(metrics, "episodes"), confidence),
+        steps_to_solve=survival.summarize(survival.solve_times(metrics, "env_steps"), confidence),
         mean_wall_seconds=float(np.mean(walls)) if walls else math.nan,
     )
 

@@ -60,15 +60,18 @@ def test_grouping_strips_seed_and_hydra_keys() -> None:
 def test_summarize_runs_by_hand() -> None:
     metrics = [
         {"final_return": 10.0, "solved": True, "steps_to_solve": 100, "episodes_to_solve": 5},
-        {"final_return": 20.0, "solved": False, "steps_to_solve": None, "wall_seconds": 4.0},
+        {"final_return": 20.0, "solved": False, "steps_to_solve": None, "wall_seconds": 4.0,
+         "env_steps": 500, "episodes": 20},
         {"final_return": None, "solved": True, "steps_to_solve": 300, "episodes_to_solve": 9},
-    ]
+    ]  # fmt: skip
     s = stats.summarize_runs(metrics)
     assert (s.n, s.n_return, s.n_solved) == (3, 2, 2)
     assert s.return_mean == pytest.approx(15.0)
     assert s.solved_fraction == pytest.approx(2 / 3)
-    assert s.median_steps_to_solve == pytest.approx(200.0)
-    assert s.median_episodes_to_solve == pytest.approx(7.0)
+    # Kaplan-Meier, the unsolved run censored at 500 steps: S(100) = 1 - 1/3 = 2/3,
+    # S(300) = 2/3 * (1 - 1/2) = 1/3 <= 0.5: the median is 300 (not 200, the solved runs' median)
+    assert (s.steps_to_solve.runs, s.steps_to_solve.solved) == (3, 2)
+    assert s.steps_to_solve.median == 300.0 and s.episodes_to_solve.median == 9.0
     assert s.mean_wall_seconds == pytest.approx(4.0)
 
 
@@ -113,7 +116,7 @@ UNSHARED = "arch=unshared,optim.lr=0.0003"
 # (final_return, steps_to_solve, episodes_to_solve, wall_seconds) per seed; None = not solved
 RUNS = {
     SHARED: [(400.0, None, None, 10.0), (480.0, 12000, 250, 20.0), (500.0, 15000, 330, 30.0)],
-    UNSHARED: [(100.0, None, None, 5.0), (200.0, None, None, 6.0), (600.0, 40000, 1100, 7.0)],
+    UNSHARED: [(100.0, None, None, 5.0), (200.0, None, None, 6.0), (600.0, 40000, 800, 7.0)],
 }
 
 
@@ -188,8 +191,17 @@ def test_csv_matches_hand_computed_numbers(report: subprocess.CompletedProcess[s
     assert float(shared["final_return_iqm"]) == pytest.approx(460.0)  # n=3 trims nothing
     assert float(shared["solved_fraction"]) == pytest.approx(2 / 3)
     assert int(shared["n_solved"]) == 2
-    assert float(shared["median_steps_to_solve"]) == pytest.approx(13500.0)
-    assert float(shared["median_episodes_to_solve"]) == pytest.approx(290.0)
+    # Kaplan-Meier, the unsolved run censored at 900 episodes: S(250) = 2/3,
+    # S(330) = 2/3 * (1 - 1/2) = 1/3: median 330. Band (log-log, Greenwood) at 250:
+    # sum 1/(3*2), se = sqrt(1/6) / |log 2/3| = 1.007, lower survival
+    # exp(-exp(log(0.4055) + 1.96 * 1.007)) = 0.054 <= 0.5: low end 250. Upper survival at 330
+    # (sum 1/6 + 1/2 = 2/3): 0.774, and it stays there: the high end is not reached.
+    assert float(shared["median_episodes_to_solve"]) == 330.0
+    assert float(shared["median_episodes_to_solve_ci_low"]) == 250.0
+    assert shared["median_episodes_to_solve_ci_high"] == "inf"
+    assert float(shared["median_steps_to_solve"]) == 15000.0  # same order in env steps
+    assert float(shared["median_steps_to_solve_ci_low"]) == 12000.0
+    assert shared["median_steps_to_solve_ci_high"] == "inf"
     assert float(shared["mean_wall_seconds"]) == pytest.approx(20.0)
     low, high = float(shared["final_return_ci_low"]), float(shared["final_return_ci_high"])
     assert 400.0 <= low < 460.0 < high <= 500.0
@@ -198,8 +210,12 @@ def test_csv_matches_hand_computed_numbers(report: subprocess.CompletedProcess[s
     assert int(unshared["n_completed"]) == 3 and int(unshared["n_skipped"]) == 1
     assert float(unshared["final_return_mean"]) == pytest.approx(300.0)
     assert float(unshared["solved_fraction"]) == pytest.approx(1 / 3)
-    assert float(unshared["median_steps_to_solve"]) == pytest.approx(40000.0)
-    assert float(unshared["median_episodes_to_solve"]) == pytest.approx(1100.0)
+    # 1 of 3 solved (at 800 episodes), 2 ran 900 without: S = 2/3 never reaches 0.5, so no
+    # median (not the solved run's 800); the band's lower survival at 800 is 0.054 (as above)
+    assert unshared["median_episodes_to_solve"] == "" and unshared["median_steps_to_solve"] == ""
+    assert float(unshared["median_episodes_to_solve_ci_low"]) == 800.0
+    assert float(unshared["median_steps_to_solve_ci_low"]) == 40000.0
+    assert unshared["median_episodes_to_solve_ci_high"] == "inf"
     assert float(unshared["mean_wall_seconds"]) == pytest.approx(6.0)
 
 
@@ -210,7 +226,9 @@ def test_markdown_lists_failed_and_skipped(report: subprocess.CompletedProcess[s
     assert f"{SHARED},seed=3" in failed and "boom" in failed
     skipped = md.split("### Skipped", 1)[1]
     assert "running or crashed" in skipped and f"{UNSHARED},seed=3" in skipped
-    assert "13,500 (2/3)" in md  # median steps to solve with how many solved
+    assert "| 67% (2/3) | 330 [250, —] | 15,000 [12,000, —] |" in md
+    assert "| 33% (1/3) | — [800, —] | — [40,000, —] |" in md
+    assert "censored at the length they ran" in md
 
 
 def test_curves_are_print_ready_png_and_vector_pdf(
@@ -224,6 +242,11 @@ def test_curves_are_print_ready_png_and_vector_pdf(
         assert png.size[0] >= 2000  # 7 inches at 300 dpi
     assert (sweep / "curves.pdf").read_bytes()[:5] == b"%PDF-"
     assert "![curves](curves.png)" in (sweep / "report.md").read_text()
+    with Image.open(sweep / "solved.png") as png:
+        assert png.format == "PNG" and round(png.info["dpi"][0]) >= 300
+    assert (sweep / "solved.pdf").read_bytes()[:5] == b"%PDF-"
+    assert "![solved](solved.png)" in (sweep / "report.md").read_text()
+    assert "solved.png, solved.pdf to" in report.stderr
 
 
 def test_curves_band_and_dashes_tell_the_truth(sweep: Path) -> None:
@@ -245,6 +268,64 @@ def test_curves_band_and_dashes_tell_the_truth(sweep: Path) -> None:
         band = bands[label]
         assert band.mean[-1] == pytest.approx(np.mean(held))
         assert (band.low[-1], band.high[-1]) == stats.bootstrap_ci(held)
+
+
+def _solve_sweep(root: Path, runs: dict[str, list[int | None]], length: int) -> Path:
+    """A sweep without event files; per group the episodes to solve of each seed (None: ran
+    `length` episodes without solving); env steps are 100 per episode."""
+    for label, solve_at in runs.items():
+        for seed, episodes in enumerate(solve_at):
+            solved = episodes is not None
+            metrics = {
+                "status": "completed", "env_steps": 100 * length, "episodes": length,
+                "final_return": 1.0, "solved": solved, "episodes_to_solve": episodes,
+                "steps_to_solve": 100 * episodes if solved else None,
+            }  # fmt: skip
+            _job(root, label, seed, metrics)
+    return root
+
+
+def test_report_gives_km_medians_with_censored_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from acexp.report import main
+
+    # fast: solved at 10, 20, ..., 70 episodes; one seed ran 80 without solving (censored).
+    # After k solves S = (8 - k)/8, so S(40) = 0.5: median 40. Greenwood's sum telescopes to
+    # 1/(8 - k) - 1/8: lower survival at 10 (S = 7/8, sum 1/56) is 0.387 <= 0.5, low end 10;
+    # upper survival at 60 (S = 1/4, sum 3/8) is 0.558, at 70 (S = 1/8, sum 7/8) 0.423 <= 0.5:
+    # high end 70. (tests/test_survival.py works these through.)
+    # never: two seeds ran 80 episodes without solving: nothing to estimate.
+    sweep = _solve_sweep(
+        tmp_path, {"arch=fast": [10, 20, 30, 40, 50, 60, 70, None], "arch=never": [None] * 2}, 80
+    )
+    assert main([str(sweep)]) == 0
+    with (sweep / "report.csv").open() as f:
+        rows = {row["group"]: row for row in csv.DictReader(f)}
+    fast, never = rows["arch=fast"], rows["arch=never"]
+    assert (fast["n_solved"], fast["solved_fraction"]) == ("7", str(7 / 8))
+    columns = ("median_episodes_to_solve", "_ci_low", "_ci_high")
+    assert [float(fast[columns[0] + c]) for c in ("", *columns[1:])] == [40.0, 10.0, 70.0]
+    assert float(fast["median_steps_to_solve_ci_high"]) == 7000.0
+    assert [never[columns[0] + c] for c in ("", *columns[1:])] == ["", "", "inf"]
+    md = (sweep / "report.md").read_text()
+    assert "| 88% (7/8) | 40 [10, 70] | 4,000 [1,000, 7,000] |" in md
+    assert "| 0% (0/2) | — [—, —] | — [—, —] |" in md
+    assert (sweep / "solved.png").is_file() and (sweep / "solved.pdf").is_file()
+    assert "solved.png, solved.pdf" in capsys.readouterr().err
+
+
+def test_report_without_solve_metric_has_no_solve_columns(tmp_path: Path) -> None:
+    from acexp.report import main
+
+    for seed in range(2):
+        _job(tmp_path, "arch=shared", seed, {"status": "completed", "final_return": 1.0})
+    assert main([str(tmp_path)]) == 0
+    md = (tmp_path / "report.md").read_text()
+    assert "solved" not in md and not (tmp_path / "solved.png").exists()
+    with (tmp_path / "report.csv").open() as f:
+        (row,) = csv.DictReader(f)
+    assert row["median_episodes_to_solve_ci_high"] == "" and row["n_solved"] == "0"
 
 
 def test_runs_csv_has_one_row_per_job(report: subprocess.CompletedProcess[str], sweep: Path):
