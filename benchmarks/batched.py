@@ -30,7 +30,14 @@ FIGURES = {
         5.0,
     ),
     "tutorial": (
-        ["+experiment=tutorial_sweep", "total_steps=10000", "stop_on_solve=false"],
+        # 40 runs: shared/unshared x lr 3e-2, 3e-4 x 10 seeds
+        [
+            "+experiment=tutorial_sweep",
+            "seed=range(10)",
+            "optim.lr=3e-2,3e-4",
+            "total_steps=10000",
+            "stop_on_solve=false",
+        ],  # fmt: skip
         10.0,
     ),
     # figure 4a's PPO (benchmarks/ppo_throughput.py): 64-64 nets, 8 envs, 10 epochs of minibatches
