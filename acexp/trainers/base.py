@@ -447,7 +447,13 @@ class Trainer(ABC):
             **self.stats[k].summary(),
             "wall_seconds": wall,
             "sps": int(self.env_steps[k]) / max(wall, 1e-9),
+            "parameters": self.member_parameters,
         }
+
+    @property
+    def member_parameters(self) -> int:
+        """Trainable parameters of one member's model: what a set-up costs in size."""
+        return sum(p[0].numel() for p in self.model.parameters())  # each has a member dim
 
 
 def _summary(metrics: dict) -> str:
