@@ -31,8 +31,10 @@ Wrapping, so that one call is one run (`train`):
     episodes (of at most 9,999 steps, `range(1, 10000)` as in the example).
   - no printing, no rendering (`--render`, `--log-interval` dropped).
   - `shared=False` (not in the example; the spec's "same experiment with an unshared model"):
-    the critic gets its own Linear(4, 128) + ReLU, created after the example's three layers so
-    that the shared model draws its initial weights exactly as the example does.
+    the critic gets its own Linear(4, 128) + ReLU. It is created between the action head and
+    the value head: the shared model still draws its initial weights exactly as the example
+    does, and the unshared one in the order of acexp's `arch=unshared` (actor tower, actor
+    head, critic tower, critic head).
 
 Metrics bookkeeping (reads the loop's numbers, changes nothing in it), in the vocabulary of
 acexp's metrics.json: `episodes`, `env_steps` (the sum of the episodes' lengths `t`), at the
@@ -105,11 +107,11 @@ class Policy(nn.Module):
         # actor's layer
         self.action_head = nn.Linear(128, 2)
 
+        # not in the example: the critic's own hidden layer (see the module's docstring)
+        self.critic_affine = None if shared else nn.Linear(4, 128)
+
         # critic's layer
         self.value_head = nn.Linear(128, 1)
-
-        # not in the example: the critic's own hidden layer, made last (see the docstring)
-        self.critic_affine = None if shared else nn.Linear(4, 128)
 
         # action & reward buffer
         self.saved_actions: list[SavedAction] = []
