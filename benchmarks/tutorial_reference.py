@@ -409,15 +409,19 @@ def plot_fraction_solved(sides: dict[str, Any], title: str, path: Path) -> None:
     for label, times in sides.items():
         x, estimate, low, high = (np.asarray(a, float) for a in fraction_solved(times))
         end = float(np.max(times.times))  # the curve holds to the last run's end
-        x = np.concatenate([[0.0], x, [end]])
-        estimate, low, high = (np.concatenate([[0.0], a, a[-1:]]) for a in (estimate, low, high))
+        x = np.concatenate([[1.0], x, [end]])
+        # from (1, 0) to the last run's end; no point at all where no run solved
+        estimate, low, high = (
+            np.concatenate([[0.0], a, a[-1:] if a.size else [0.0]]) for a in (estimate, low, high)
+        )
         n, solved = len(times.times), int(np.sum(times.solved))
         line = ax.step(x, estimate, where="post", label=f"{label} ({solved}/{n} solved)")[0]
         ax.fill_between(x, low, high, step="post", alpha=0.2, color=line.get_color())
+    ax.set_xscale("log")  # solves come in hundreds of episodes, the cap is 20,000
     ax.set_xlabel("episodes")
     ax.set_ylabel("fraction of runs solved")
     ax.set_ylim(0, 1.02)
-    ax.set_xlim(left=0)
+    ax.set_xlim(left=10)  # no run solves in fewer than 59 episodes
     ax.set_title(title, fontsize=9)
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
@@ -425,6 +429,11 @@ def plot_fraction_solved(sides: dict[str, Any], title: str, path: Path) -> None:
     fig.savefig(path, dpi=300)
     fig.savefig(path.with_suffix(".pdf"))
     plt.close(fig)
+
+
+def _episodes(x: float) -> str:
+    """A median or bound in episodes; a NaN means fewer runs solved than it needs."""
+    return "not reached" if math.isnan(x) else f"{x:.0f}"
 
 
 def compare(reference_dir: Path, sweep_dir: Path, group: Sequence[str], out: Path) -> dict:
@@ -464,7 +473,7 @@ def compare(reference_dir: Path, sweep_dir: Path, group: Sequence[str], out: Pat
     for name, s in summaries.items():
         print(
             f"{name:10}{s.runs:6d}{s.solved:8d}{s.solved / s.runs:10.3f}   "
-            f"{s.median:.0f} [{s.low:.0f}, {s.high:.0f}]"
+            f"{_episodes(s.median)} [{_episodes(s.low)}, {_episodes(s.high)}]"
         )
     print(f"log-rank p, episodes to solve (unsolved censored): {result['logrank_p_episodes']:.3g}")
     print(f"log-rank p, env steps to solve: {result['logrank_p_steps']:.3g}")
