@@ -408,12 +408,9 @@ def plot_fraction_solved(sides: dict[str, Any], title: str, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for label, times in sides.items():
         x, estimate, low, high = (np.asarray(a, float) for a in fraction_solved(times))
-        end = float(np.max(times.times))  # the curve holds to the last run's end
-        x = np.concatenate([[1.0], x, [end]])
-        # from (1, 0) to the last run's end; no point at all where no run solved
-        estimate, low, high = (
-            np.concatenate([[0.0], a, a[-1:] if a.size else [0.0]]) for a in (estimate, low, high)
-        )
+        positive = x > 0  # a log axis: the curve starts at (1, 0) instead of (0, 0)
+        x = np.concatenate([[1.0], x[positive]])
+        estimate, low, high = (np.concatenate([[0.0], a[positive]]) for a in (estimate, low, high))
         n, solved = len(times.times), int(np.sum(times.solved))
         line = ax.step(x, estimate, where="post", label=f"{label} ({solved}/{n} solved)")[0]
         ax.fill_between(x, low, high, step="post", alpha=0.2, color=line.get_color())
@@ -432,8 +429,13 @@ def plot_fraction_solved(sides: dict[str, Any], title: str, path: Path) -> None:
 
 
 def _episodes(x: float) -> str:
-    """A median or bound in episodes; a NaN means fewer runs solved than it needs."""
-    return "not reached" if math.isnan(x) else f"{x:.0f}"
+    """A median or bound in episodes; NaN or inf: fewer runs solved than it needs."""
+    return f"{x:.0f}" if math.isfinite(x) else "not reached"
+
+
+def _json_number(x: float) -> float | None:
+    """JSON has no NaN or inf: null for a median or bound not reached, or a p undefined."""
+    return x if math.isfinite(x) else None
 
 
 def compare(reference_dir: Path, sweep_dir: Path, group: Sequence[str], out: Path) -> dict:
@@ -449,7 +451,7 @@ def compare(reference_dir: Path, sweep_dir: Path, group: Sequence[str], out: Pat
     if seeds["tutorial"] != seeds["acexp"]:
         print(f"note: the seeds differ: {seeds}", file=sys.stderr)
     episodes = {name: solve_times(ms, "episodes") for name, ms in metrics.items()}
-    steps = {name: solve_times(ms, "steps") for name, ms in metrics.items()}
+    steps = {name: solve_times(ms, "env_steps") for name, ms in metrics.items()}
     summaries = {name: summarize(times) for name, times in episodes.items()}
     a, b = summaries["tutorial"], summaries["acexp"]
     result = {
@@ -459,8 +461,8 @@ def compare(reference_dir: Path, sweep_dir: Path, group: Sequence[str], out: Pat
                 "runs": s.runs,
                 "solved": s.solved,
                 "fraction_solved": s.solved / s.runs,
-                "median_episodes_to_solve": s.median,
-                "median_ci": [s.low, s.high],
+                "median_episodes_to_solve": _json_number(s.median),
+                "median_ci": [_json_number(s.low), _json_number(s.high)],
             }
             for name, s in summaries.items()
         },
@@ -485,7 +487,8 @@ def compare(reference_dir: Path, sweep_dir: Path, group: Sequence[str], out: Pat
         f"Fisher p = {result['fisher_p_solved']:.2g}"
     )
     plot_fraction_solved(episodes, title, out / "fidelity.png")
-    (out / "fidelity.json").write_text(json.dumps(result, indent=2) + "\n")
+    written = {**result, **{k: _json_number(v) for k, v in result.items() if "_p_" in k}}
+    (out / "fidelity.json").write_text(json.dumps(written, indent=2, allow_nan=False) + "\n")
     print(f"wrote fidelity.png, fidelity.pdf, fidelity.json to {out}")
     return result
 
