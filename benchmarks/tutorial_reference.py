@@ -43,11 +43,18 @@ solving episode `episodes_to_solve`, `steps_to_solve` and `seconds_to_solve`, `f
 the first episode, model built) and `sps`.
 
 The running reward starts at 10, as in the example. acexp's EpisodeStats starts it at the first
-episode's return instead. The two differ by (first return - 10) * 0.95^(n - 1) after n episodes;
+episode's return instead. The two differ by (first return - 10) * 0.95^n after n episodes;
 since passing 475 from 10 takes at least 59 episodes (490 * 0.95^n < 25), that is at most about
 5% of the first return's excess over 10 at the earliest possible solve, and it fades from there:
 a shift of at most a few episodes in the fastest runs, none in the others. Keeping the
 example's 10 here is what lets the comparison show whether it matters.
+
+The same seed does not give the same run in acexp: its layers draw the same initial numbers
+from the same generator but place them transposed (`MemberLinear` fills its [in, out] storage),
+and a batch of runs samples actions from one stream of all their seeds. So the comparison is of
+distributions over seeds. Given the reference's initial weights and generator state, acexp's
+per-episode trainer plays the reference's very episodes, action for action, until float
+rounding parts them (tests/test_tutorial_reference.py).
 
 Usage:
     python -m benchmarks.tutorial_reference --seeds 0..29 --lr 3e-2 --out DIR [--jobs 2]
