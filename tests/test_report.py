@@ -75,6 +75,25 @@ def test_summarize_runs_by_hand() -> None:
     assert s.mean_wall_seconds == pytest.approx(4.0)
 
 
+def test_summarize_runs_eval_return_and_parameters() -> None:
+    # the final evaluation gets final_return's statistics; a run without it (evaluation off,
+    # or written before parameters existed) is left out, not counted as zero
+    metrics = [
+        {"final_return": 1.0, "eval_return": 10.0, "parameters": 300},
+        {"final_return": 2.0, "eval_return": 40.0, "parameters": 100},
+        {"final_return": 3.0, "eval_return": None},
+        {"final_return": 4.0, "eval_return": 70.0, "parameters": 100},
+    ]
+    s = stats.summarize_runs(metrics)
+    assert (s.n, s.n_eval) == (4, 3) and s.eval_mean == 40.0
+    assert (s.eval_ci_low, s.eval_ci_high) == stats.bootstrap_ci([10.0, 40.0, 70.0])
+    assert 10.0 <= s.eval_ci_low < 40.0 < s.eval_ci_high <= 70.0
+    assert s.parameters == (100, 300)
+    bare = stats.summarize_runs([{"final_return": 1.0}, {"final_return": 2.0}])
+    assert bare.n_eval == 0 and math.isnan(bare.eval_mean) and math.isnan(bare.eval_ci_low)
+    assert bare.parameters is None and bare.return_mean == 1.5
+
+
 def test_curve_helpers_do_not_extrapolate() -> None:
     assert np.allclose(stats.moving_average([2, 4, 6, 8], 2), [2, 3, 5, 7])
     grid = np.array([0.0, 10.0, 15.0, 20.0, 25.0, 30.0])
