@@ -9,7 +9,9 @@ The curves are drawn from the points TensorBoard shows (`charts/episodic_return`
 the episodes that ended on one env step, weighted by their count from `charts/episodes`), as
 curves.png (300 dpi) and curves.pdf (vector). When runs record `steps_to_solve`, times to solve
 are Kaplan-Meier medians (a run that never solved is censored at its length) and solved.png /
-solved.pdf show the fraction of runs solved over episodes and env steps.
+solved.pdf show the fraction of runs solved over episodes and env steps. Runs with evaluation on
+add the final evaluation's return (mean and CI over seeds); runs that record `parameters`, the
+model's size.
 """
 
 from __future__ import annotations
@@ -37,19 +39,23 @@ EPISODES_TAG = "charts/episodes"  # episodes so far: how many ended on each logg
 DPI = 300  # print-ready
 REPORT_DEPS = ("scipy", "matplotlib", "tensorboard")
 RUN_METRICS = (
-    "env_steps", "episodes", "final_return", "running_return", "solved", "steps_to_solve",
-    "episodes_to_solve", "seconds_to_solve", "wall_seconds", "sps",
+    "env_steps", "episodes", "final_return", "running_return", "eval_return", "eval_return_std",
+    "solved", "steps_to_solve", "episodes_to_solve", "seconds_to_solve", "wall_seconds", "sps",
+    "parameters",
 )  # fmt: skip
 CSV_STATS = (
     "n_jobs", "n_completed", "n_interrupted", "n_failed", "n_skipped", "n_return",
     "final_return_mean", "final_return_ci_low", "final_return_ci_high", "final_return_iqm",
+    "n_eval", "eval_return_mean", "eval_return_ci_low", "eval_return_ci_high",
     "n_solved", "solved_fraction",
     "median_episodes_to_solve", "median_episodes_to_solve_ci_low",
     "median_episodes_to_solve_ci_high",
     "median_steps_to_solve", "median_steps_to_solve_ci_low", "median_steps_to_solve_ci_high",
-    "mean_wall_seconds",
+    "mean_wall_seconds", "parameters",
 )  # fmt: skip
 SOLVE_METRIC = "steps_to_solve"  # runs that record it can tell when they solved
+EVAL_METRIC = "eval_return"  # only runs with evaluation on (eval.every_steps > 0) record it
+PARAMETERS_METRIC = "parameters"  # runs written before it existed lack it
 
 
 class ReportError(Exception):
@@ -252,9 +258,15 @@ def completed_runs(group: Group) -> list[Run]:
     return [r for r in group.runs if r.status == "completed"]
 
 
+def recorded(groups: Sequence[Group], key: str) -> bool:
+    """Whether any completed run's metrics.json has `key` (even if null): the table then shows
+    its column, which would otherwise be all `—`."""
+    return any(key in r.metrics for g in groups for r in completed_runs(g))
+
+
 def has_solve_times(groups: Sequence[Group]) -> bool:
     """Whether any completed run records when it solved (the key, even if null)."""
-    return any(SOLVE_METRIC in r.metrics for g in groups for r in completed_runs(g))
+    return recorded(groups, SOLVE_METRIC)
 
 
 def _fmt(x: float, spec: str = ",.1f") -> str:
@@ -266,23 +278,52 @@ def _fmt_solve(s: SolveSummary) -> str:
     return f"{_fmt(s.median, ',.0f')} [{_fmt(s.low, ',.0f')}, {_fmt(s.high, ',.0f')}]"
 
 
-def markdown_table(groups: Sequence[Group], solve: bool = True) -> str:
-    """The markdown summary table, one row per group; `solve`: with the times to solve."""
+def _fmt_mean_ci(mean: float, low: float, high: float) -> str:
+    return f"{_fmt(mean)} [{_fmt(low)}, {_fmt(high)}]"
+
+
+def _fmt_eval(s: stats.RunSummary) -> str:
+    """Eval return with its CI, and its n when some completed runs had no evaluation."""
+    cell = _fmt_mean_ci(s.eval_mean, s.eval_ci_low, s.eval_ci_high)
+    return cell if s.n_eval == s.n else f"{cell} (n={s.n_eval})"
+
+
+def _parameters_text(parameters: tuple[int, int] | None, spec: str = "d") -> str:
+    """One count, or `min-max` when the group's runs disagree; empty when not recorded."""
+    if parameters is None:
+        return ""
+    low, high = (format(p, spec) for p in parameters)
+    return low if low == high else f"{low}-{high}"
+
+
+def markdown_table(
+    groups: Sequence[Group], solve: bool = True, evals: bool = True, params: bool = True
+) -> str:
+    """The markdown summary table, one row per group; `solve`: with the times to solve,
+    `evals`: with the final evaluation's return, `params`: with the parameter counts."""
     columns = ["group", "seeds", "final return: mean [95% CI]", "IQM"]
+    if evals:
+        columns.append("eval return: mean [95% CI]")
     if solve:
         columns += ["solved", "median episodes to solve [95% CI]",
                     "median env steps to solve [95% CI]"]  # fmt: skip
     columns.append("mean wall time (s)")
+    if params:
+        columns.append("parameters")
     rows = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for g in groups:
         s = g.summary
-        ci = f"[{_fmt(s.return_ci_low)}, {_fmt(s.return_ci_high)}]"
         cells = [g.label.replace("|", r"\|"), f"{s.n}/{len(g.runs)}",
-                 f"{_fmt(s.return_mean)} {ci}", _fmt(s.return_iqm)]  # fmt: skip
+                 _fmt_mean_ci(s.return_mean, s.return_ci_low, s.return_ci_high),
+                 _fmt(s.return_iqm)]  # fmt: skip
+        if evals:
+            cells.append(_fmt_eval(s))
         if solve:
             solved = f"{_fmt(s.solved_fraction, '.0%')} ({s.n_solved}/{s.n})"
             cells += [solved, _fmt_solve(s.episodes_to_solve), _fmt_solve(s.steps_to_solve)]
         cells.append(_fmt(s.mean_wall_seconds))
+        if params:
+            cells.append(_parameters_text(s.parameters, ",d") or "—")
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
@@ -293,7 +334,13 @@ def common_line(groups: Sequence[Group]) -> str:
     return f"Same in every run: `{' '.join(common)}`\n\n" if common else ""
 
 
-def markdown_notes(groups: Sequence[Group], sweep_dir: Path, solve: bool = True) -> str:
+def markdown_notes(
+    groups: Sequence[Group],
+    sweep_dir: Path,
+    solve: bool = True,
+    evals: bool = True,
+    params: bool = True,
+) -> str:
     """Notes: how to read the table, then failed, interrupted and skipped jobs."""
     lines = [
         "- seeds: completed runs / jobs found. Statistics use completed runs only.",
@@ -301,6 +348,11 @@ def markdown_notes(groups: Sequence[Group], sweep_dir: Path, solve: bool = True)
         "a single seed, which has no spread. Few seeds give intervals that are too narrow.",
         "- IQM: mean of the middle 50% of seeds (scipy trim_mean 0.25).",
     ]
+    if evals:
+        lines.append(
+            "- eval return: the greedy policy's mean return over `eval.episodes` (10 by default) "
+            "episodes at the end of training; mean and 95% CI over seeds as for final return."
+        )
     if solve:
         lines += [
             "- solved: (k/n) = solved / completed runs.",
@@ -309,10 +361,17 @@ def markdown_notes(groups: Sequence[Group], sweep_dir: Path, solve: bool = True)
             "where it crosses 0.5; `—`: not reached (report.csv: empty, or `inf` for an "
             "interval's open upper end). Few seeds give wide, often open, intervals.",
         ]
+    if params:
+        lines.append(
+            "- parameters: trainable parameters of a run's model; min-max when its runs differ."
+        )
     runs = [r for g in groups for r in g.runs]
     null_returns = sum(g.summary.n - g.summary.n_return for g in groups)
     if null_returns:
         lines.append(f"- {null_returns} completed run(s) had no final_return and are left out.")
+    no_eval = sum(g.summary.n - g.summary.n_eval for g in groups)
+    if evals and no_eval:
+        lines.append(f"- {no_eval} completed run(s) had no eval_return (evaluation off).")
     sections = [("Failed runs", "failed"), ("Interrupted runs (not counted)", "interrupted"),
                 ("Skipped runs", "skipped")]  # fmt: skip
     known = {"completed", "failed", "interrupted", "skipped"}
@@ -337,6 +396,7 @@ def write_csv(groups: Sequence[Group], path: Path, solve: bool = True) -> None:
 
     Missing values (NaN: none, or a median not reached) are written as empty fields, an open
     upper end of an interval as `inf`; without `solve` the times to solve are left empty.
+    `parameters` is one count, or `min-max` when the group's runs disagree.
     """
     keys = sorted({stats.override_key(o) for g in groups for o in g.overrides})
     with path.open("w", newline="") as f:
@@ -348,9 +408,11 @@ def write_csv(groups: Sequence[Group], path: Path, solve: bool = True) -> None:
             row_keys = [values[k].split("=", 1)[1] if k in values else "" for k in keys]
             numbers = [len(g.runs), s.n, g.count("interrupted"), g.count("failed"),
                        g.count("skipped"), s.n_return, s.return_mean, s.return_ci_low,
-                       s.return_ci_high, s.return_iqm, s.n_solved, s.solved_fraction,
+                       s.return_ci_high, s.return_iqm, s.n_eval, s.eval_mean, s.eval_ci_low,
+                       s.eval_ci_high, s.n_solved, s.solved_fraction,
                        *_solve_cells(s.episodes_to_solve, solve),
-                       *_solve_cells(s.steps_to_solve, solve), s.mean_wall_seconds]  # fmt: skip
+                       *_solve_cells(s.steps_to_solve, solve), s.mean_wall_seconds,
+                       _parameters_text(s.parameters)]  # fmt: skip
             cells = ["" if isinstance(x, float) and math.isnan(x) else x for x in numbers]
             writer.writerow([g.label, *row_keys, *cells])
 
@@ -395,10 +457,11 @@ def make_report(
     runs = find_runs(sweep_dir)
     groups = group_runs(runs)
     solve = has_solve_times(groups)
+    evals, params = recorded(groups, EVAL_METRIC), recorded(groups, PARAMETERS_METRIC)
     out_dir = out_dir or sweep_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    table = markdown_table(groups, solve)
-    notes = markdown_notes(groups, sweep_dir, solve)
+    table = markdown_table(groups, solve, evals, params)
+    notes = markdown_notes(groups, sweep_dir, solve, evals, params)
     common = common_line(groups)
     figures = "![curves](curves.png)\n\n" + ("![solved](solved.png)\n\n" if solve else "")
     vectors = "`curves.pdf`" + (", `solved.pdf`" if solve else "")

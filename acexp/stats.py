@@ -138,11 +138,30 @@ class RunSummary:
     episodes_to_solve: survival.SolveSummary  # Kaplan-Meier: unsolved runs censored
     steps_to_solve: survival.SolveSummary
     mean_wall_seconds: float
+    n_eval: int  # runs with a final evaluation (evaluation on)
+    eval_mean: float
+    eval_ci_low: float
+    eval_ci_high: float
+    parameters: tuple[int, int] | None  # (min, max) trainable parameters; None: not recorded
 
 
 def _numbers(metrics: Sequence[Mapping[str, Any]], key: str) -> list[float]:
     """Values of `key` that are present and not null."""
     return [float(m[key]) for m in metrics if m.get(key) is not None]
+
+
+def mean_ci(
+    values: Sequence[float], confidence: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
+    """(mean, low, high): the mean over seeds with its `bootstrap_ci`; NaN without values."""
+    low, high = bootstrap_ci(values, confidence=confidence, seed=seed)
+    return (float(np.mean(values)) if len(values) else math.nan), low, high
+
+
+def parameter_range(metrics: Sequence[Mapping[str, Any]]) -> tuple[int, int] | None:
+    """(min, max) of the runs' `parameters`; runs written before it existed are left out."""
+    counts = [int(m["parameters"]) for m in metrics if m.get("parameters") is not None]
+    return (min(counts), max(counts)) if counts else None
 
 
 def summarize_runs(
@@ -152,16 +171,19 @@ def summarize_runs(
 
     Times to solve are Kaplan-Meier medians with their interval (`survival.summarize`): a run
     that never solved counts as censored at the length it ran, neither dropped nor a zero.
-    Null `final_return` / `wall_seconds` values are left out of their statistic.
+    Null `final_return` / `eval_return` / `wall_seconds` values are left out of their statistic;
+    `eval_return` (the final evaluation) gets the same mean and CI as `final_return`.
     """
     returns = _numbers(metrics, "final_return")
+    evals = _numbers(metrics, "eval_return")
     solved = [m for m in metrics if m.get("solved")]
-    low, high = bootstrap_ci(returns, confidence=confidence, seed=seed)
+    mean, low, high = mean_ci(returns, confidence, seed)
+    eval_mean, eval_low, eval_high = mean_ci(evals, confidence, seed)
     walls = _numbers(metrics, "wall_seconds")
     return RunSummary(
         n=len(metrics),
         n_return=len(returns),
-        return_mean=float(np.mean(returns)) if returns else math.nan,
+        return_mean=mean,
         return_ci_low=low,
         return_ci_high=high,
         return_iqm=iqm(returns),
@@ -170,6 +192,11 @@ def summarize_runs(
         episodes_to_solve=survival.summarize(survival.solve_times(metrics, "episodes"), confidence),
         steps_to_solve=survival.summarize(survival.solve_times(metrics, "env_steps"), confidence),
         mean_wall_seconds=float(np.mean(walls)) if walls else math.nan,
+        n_eval=len(evals),
+        eval_mean=eval_mean,
+        eval_ci_low=eval_low,
+        eval_ci_high=eval_high,
+        parameters=parameter_range(metrics),
     )
 
 

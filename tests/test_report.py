@@ -75,6 +75,25 @@ def test_summarize_runs_by_hand() -> None:
     assert s.mean_wall_seconds == pytest.approx(4.0)
 
 
+def test_summarize_runs_eval_return_and_parameters() -> None:
+    # the final evaluation gets final_return's statistics; a run without it (evaluation off,
+    # or written before parameters existed) is left out, not counted as zero
+    metrics = [
+        {"final_return": 1.0, "eval_return": 10.0, "parameters": 300},
+        {"final_return": 2.0, "eval_return": 40.0, "parameters": 100},
+        {"final_return": 3.0, "eval_return": None},
+        {"final_return": 4.0, "eval_return": 70.0, "parameters": 100},
+    ]
+    s = stats.summarize_runs(metrics)
+    assert (s.n, s.n_eval) == (4, 3) and s.eval_mean == 40.0
+    assert (s.eval_ci_low, s.eval_ci_high) == stats.bootstrap_ci([10.0, 40.0, 70.0])
+    assert 10.0 <= s.eval_ci_low < 40.0 < s.eval_ci_high <= 70.0
+    assert s.parameters == (100, 300)
+    bare = stats.summarize_runs([{"final_return": 1.0}, {"final_return": 2.0}])
+    assert bare.n_eval == 0 and math.isnan(bare.eval_mean) and math.isnan(bare.eval_ci_low)
+    assert bare.parameters is None and bare.return_mean == 1.5
+
+
 def test_curve_helpers_do_not_extrapolate() -> None:
     assert np.allclose(stats.moving_average([2, 4, 6, 8], 2), [2, 3, 5, 7])
     grid = np.array([0.0, 10.0, 15.0, 20.0, 25.0, 30.0])
@@ -118,6 +137,8 @@ RUNS = {
     SHARED: [(400.0, None, None, 10.0), (480.0, 12000, 250, 20.0), (500.0, 15000, 330, 30.0)],
     UNSHARED: [(100.0, None, None, 5.0), (200.0, None, None, 6.0), (600.0, 40000, 800, 7.0)],
 }
+EVALS = {SHARED: [420.0, 470.0, 520.0], UNSHARED: [150.0, 250.0, 650.0]}  # eval_return per seed
+PARAMETERS = {SHARED: 4610, UNSHARED: 8962}
 
 
 def _job(sweep: Path, label: str, seed: int, metrics: dict | None) -> Path:
@@ -153,11 +174,14 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 "steps_to_solve": steps, "episodes_to_solve": episodes,
                 "seconds_to_solve": None if steps is None else wall / 2,
                 "wall_seconds": wall, "sps": 1000.0, "extra_key": [1, 2],
+                "eval_return": EVALS[label][seed], "eval_return_std": 10.0 + seed,
+                "parameters": PARAMETERS[label],
             }  # fmt: skip
             _write_returns(
                 _job(sweep, label, seed, metrics), seed, 0.0 if label == SHARED else 20.0
             )
-    _job(sweep, SHARED, 3, {"status": "failed", "error": "boom", "final_return": 9999.0})
+    failed = {"status": "failed", "error": "boom", "final_return": 9999.0, "eval_return": 9999.0}
+    _job(sweep, SHARED, 3, failed)
     _job(sweep, UNSHARED, 3, None)  # still running: no metrics.json yet
     return sweep
 
@@ -205,6 +229,7 @@ def test_csv_matches_hand_computed_numbers(report: subprocess.CompletedProcess[s
     assert float(shared["mean_wall_seconds"]) == pytest.approx(20.0)
     low, high = float(shared["final_return_ci_low"]), float(shared["final_return_ci_high"])
     assert 400.0 <= low < 460.0 < high <= 500.0
+    assert shared["parameters"] == "4610" and unshared["parameters"] == "8962"
 
     # unshared: returns 100, 200, 600; solved 1 of 3; one job still running
     assert int(unshared["n_completed"]) == 3 and int(unshared["n_skipped"]) == 1
@@ -217,6 +242,30 @@ def test_csv_matches_hand_computed_numbers(report: subprocess.CompletedProcess[s
     assert float(unshared["median_steps_to_solve_ci_low"]) == 40000.0
     assert unshared["median_episodes_to_solve_ci_high"] == "inf"
     assert float(unshared["mean_wall_seconds"]) == pytest.approx(6.0)
+
+
+def _header(md: str) -> str:
+    return next(line for line in md.splitlines() if line.startswith("| group |"))
+
+
+def test_eval_return_is_final_returns_statistic(
+    report: subprocess.CompletedProcess[str], sweep: Path
+) -> None:
+    assert report.returncode == 0, report.stderr
+    with (sweep / "report.csv").open() as f:
+        rows = {row["group"]: row for row in csv.DictReader(f)}
+    md = (sweep / "report.md").read_text()
+    assert "eval return: mean [95% CI]" in _header(md) and "greedy policy" in md
+    # shared: 420, 470, 520 -> 470 (the failed job's 9999 not counted); unshared -> 350
+    for label, mean in ((SHARED, 470.0), (UNSHARED, 350.0)):
+        row = rows[label]
+        assert row["n_eval"] == "3" and float(row["eval_return_mean"]) == mean
+        low, high = float(row["eval_return_ci_low"]), float(row["eval_return_ci_high"])
+        assert min(EVALS[label]) <= low < mean < high <= max(EVALS[label])
+        assert (low, high) == stats.bootstrap_ci(EVALS[label])
+        assert f"| {mean:,.1f} [{low:,.1f}, {high:,.1f}] |" in md
+    # the cost columns close each row: mean wall time, then parameters
+    assert "| 20.0 | 4,610 |" in md and "| 6.0 | 8,962 |" in md
 
 
 def test_markdown_lists_failed_and_skipped(report: subprocess.CompletedProcess[str], sweep: Path):
@@ -323,9 +372,33 @@ def test_report_without_solve_metric_has_no_solve_columns(tmp_path: Path) -> Non
     assert main([str(tmp_path)]) == 0
     md = (tmp_path / "report.md").read_text()
     assert "solved" not in md and not (tmp_path / "solved.png").exists()
+    # nor eval or parameters columns: no run had evaluation on, none recorded parameters
+    columns = "| group | seeds | final return: mean [95% CI] | IQM | mean wall time (s) |"
+    assert _header(md) == columns
+    assert "greedy" not in md and "- parameters" not in md
     with (tmp_path / "report.csv").open() as f:
         (row,) = csv.DictReader(f)
     assert row["median_episodes_to_solve_ci_high"] == "" and row["n_solved"] == "0"
+    assert (row["n_eval"], row["eval_return_mean"], row["parameters"]) == ("0", "", "")
+
+
+def test_parameters_that_differ_show_a_range_and_runs_without_eval_are_noted(
+    tmp_path: Path,
+) -> None:
+    from acexp.report import main
+
+    runs = [{"eval_return": 5.0, "parameters": 120}, {"eval_return": 7.0, "parameters": 100}, {}]
+    for seed, extra in enumerate(runs):
+        _job(tmp_path, "arch=shared", seed, {"status": "completed", "final_return": 1.0, **extra})
+    assert main([str(tmp_path)]) == 0
+    md = (tmp_path / "report.md").read_text()
+    header = _header(md)
+    assert header.endswith("| eval return: mean [95% CI] | mean wall time (s) | parameters |")
+    assert "| 6.0 [5.0, 7.0] (n=2) | — | 100-120 |" in md  # the third run evaluated nothing
+    assert "1 completed run(s) had no eval_return" in md
+    with (tmp_path / "report.csv").open() as f:
+        (row,) = csv.DictReader(f)
+    assert (row["n_eval"], row["eval_return_mean"], row["parameters"]) == ("2", "6.0", "100-120")
 
 
 def test_runs_csv_has_one_row_per_job(report: subprocess.CompletedProcess[str], sweep: Path):
@@ -337,6 +410,8 @@ def test_runs_csv_has_one_row_per_job(report: subprocess.CompletedProcess[str], 
     assert (first["group"], first["seed"], first["status"]) == (SHARED, "1", "completed")
     assert (first["arch"], first["optim.lr"]) == ("shared", "0.03")
     assert float(first["final_return"]) == 480.0 and first["steps_to_solve"] == "12000"
+    assert (first["eval_return"], first["eval_return_std"]) == ("470.0", "11.0")
+    assert first["parameters"] == "4610"
     assert rows[f"{SHARED},seed=3"]["status"] == "failed"
     assert rows[f"{SHARED},seed=3"]["error"] == "boom"
     assert rows[f"{UNSHARED},seed=3"]["status"] == "skipped"
