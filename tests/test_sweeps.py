@@ -128,18 +128,19 @@ def test_neg_steps_to_solve_ranks_unsolved_runs_last() -> None:
 
 
 @pytest.mark.parametrize(
-    ("preset", "launcher", "params"),
+    ("preset", "batch_size", "params"),
     [
-        ("tutorial_sweep", "JoblibLauncher", {"seed", "arch", "optim.lr"}),
-        ("arch_optim_sweep", "JoblibLauncher",
-         {"seed", "arch", "optim", "optim.lr", "optim.max_grad_norm"}),
+        ("tutorial_sweep", 30, {"seed", "arch", "optim.lr"}),
+        ("arch_optim_sweep", 64, {"seed", "arch", "optim", "optim.max_grad_norm"}),
+        ("arch_optim_sweep_lunarlander", 64, {"seed", "arch", "optim", "optim.max_grad_norm"}),
     ],
-)  # fmt: skip
-def test_presets_set_their_sweep_and_launcher(preset: str, launcher: str, params: set) -> None:
+)
+def test_presets_set_their_sweep_and_launcher(preset: str, batch_size: int, params: set) -> None:
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("config", [f"+experiment={preset}"], return_hydra_config=True)
-    assert cfg.hydra.launcher._target_.endswith(launcher)
-    assert cfg.hydra.launcher.n_jobs == -1  # one job per core
+    assert cfg.hydra.launcher._target_.endswith("BatchedLauncher")
+    assert cfg.hydra.launcher.max_batch_size == batch_size
+    assert cfg.hydra.launcher.n_jobs == -1  # one batch per core
     assert set(cfg.hydra.sweeper.params) == params
     assert cfg.log.progress is False and cfg.torch_threads == 1
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):  # same sweep on SLURM
