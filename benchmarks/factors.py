@@ -1,0 +1,84 @@
+"""Each factor of a full-factorial sweep on its own: is its effect more than noise?
+
+For each factor (a swept key with two values, e.g. `arch`), and each setting of the other
+factors, this compares the runs at the factor's two values on env steps to solve (log-rank
+test, runs that never solved censored: `acexp.survival.logrank`) and on the final greedy
+evaluation return (Mann-Whitney U, `scipy.stats.mannwhitneyu`), and prints both p-values with
+the two Kaplan-Meier medians and mean evaluation returns. No correction for the number of
+comparisons is made: read p < 0.05 in one of many rows with care.
+
+    python -m benchmarks.factors <sweep dir> [--factors arch optim optim.max_grad_norm]
+"""
+
+import argparse
+import math
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import mannwhitneyu
+
+from acexp import survival
+from acexp.report import Run, find_runs
+from acexp.stats import SEED_KEY, override_key
+
+
+def settings(run: Run) -> dict[str, str]:
+    """The run's swept values by key, without the seed."""
+    pairs = (o.lstrip("+~").split("=", 1) for o in run.overrides if "=" in o)
+    return {override_key(k): v for k, v in pairs if override_key(k) != SEED_KEY}
+
+
+def _at(values: dict[str, str], keys: list[str]) -> dict[str, str | None]:
+    return {k: values.get(k) for k in keys}
+
+
+def _median(times: survival.SolveTimes) -> str:
+    s = survival.summarize(times)
+    return "—" if math.isnan(s.median) else f"{s.median:,.0f}"
+
+
+def compare(runs: list[Run], factor: str) -> list[str]:
+    """Markdown rows: the factor's two values compared at each setting of the others."""
+    values = sorted({settings(r)[factor] for r in runs})
+    if len(values) != 2:
+        return [f"| {factor} | {len(values)} values: only two-valued factors are compared |"]
+    keys = {k for r in runs for k in settings(r)} - {factor}
+    others = sorted(k for k in keys if len({settings(r).get(k) for r in runs}) > 1)
+    rows = []
+    for fixed in sorted({tuple(settings(r).get(k) for k in others) for r in runs}):
+        where = dict(zip(others, fixed, strict=True))
+        sides = [
+            [
+                r.metrics
+                for r in runs
+                if _at(settings(r), [*others, factor]) == {**where, factor: value}
+            ]
+            for value in values
+        ]
+        times = [survival.solve_times(side, unit="env_steps") for side in sides]
+        evals = [[m["eval_return"] for m in side if m.get("eval_return") is not None]
+                 for side in sides]  # fmt: skip
+        eval_p = mannwhitneyu(*evals).pvalue if all(evals) else math.nan
+        label = ",".join(f"{k}={v}" for k, v in where.items())
+        rows.append(
+            f"| {factor}: {values[0]} vs {values[1]} | {label} "
+            f"| {_median(times[0])} vs {_median(times[1])} | {survival.logrank(*times):.3f} "
+            f"| {np.mean(evals[0]):.1f} vs {np.mean(evals[1]):.1f} | {eval_p:.3f} |"
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("sweep_dir", type=Path)
+    parser.add_argument("--factors", nargs="+", default=["arch", "optim", "optim.max_grad_norm"])
+    args = parser.parse_args()
+    runs = [r for r in find_runs(args.sweep_dir) if r.status == "completed"]
+    print("| factor | other factors | median env steps to solve (KM) | log-rank p "
+          "| eval return, mean | Mann-Whitney p |\n|---|---|---|---|---|---|")  # fmt: skip
+    for factor in args.factors:
+        print("\n".join(compare(runs, factor)))
+
+
+if __name__ == "__main__":
+    main()

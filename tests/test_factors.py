@@ -1,0 +1,50 @@
+"""benchmarks.factors: one factor's two values compared at each setting of the others."""
+
+import json
+from pathlib import Path
+
+import pytest
+from scipy.stats import mannwhitneyu
+
+from acexp import survival
+from acexp.report import find_runs
+from benchmarks.factors import compare
+
+
+def job(sweep: Path, overrides: list[str], metrics: dict) -> None:
+    path = sweep / ",".join(overrides)
+    (path / ".hydra").mkdir(parents=True)
+    (path / ".hydra" / "overrides.yaml").write_text(json.dumps(overrides))  # JSON is YAML
+    (path / "metrics.json").write_text(json.dumps({"status": "completed", **metrics}))
+
+
+def test_each_setting_of_the_other_factors_gets_its_own_row(tmp_path: Path) -> None:
+    solve = {"shared": [100, 200, None], "unshared": [300, 400, 500]}  # None: never solved
+    evals = {"shared": [500.0, 480.0, 100.0], "unshared": [200.0, 250.0, 300.0]}
+    for arch in solve:
+        for clip in ("0.5", "null"):
+            for seed in range(3):
+                steps = solve[arch][seed]
+                job(
+                    tmp_path,
+                    [
+                        f"arch={arch}",
+                        f"optim.max_grad_norm={clip}",
+                        f"seed={seed}",
+                        "+experiment=x",
+                    ],  # fmt: skip
+                    {"steps_to_solve": steps, "env_steps": 600, "eval_return": evals[arch][seed]},
+                )
+    rows = compare(find_runs(tmp_path), "arch")
+    assert len(rows) == 2  # one per clipping value; the shared +experiment is not a factor
+    metrics = {arch: [{"steps_to_solve": s, "env_steps": 600} for s in solve[arch]]
+               for arch in solve}  # fmt: skip
+    times = [survival.solve_times(metrics[a], unit="env_steps") for a in ("shared", "unshared")]
+    cells = [c.strip() for c in rows[0].split("|")[1:-1]]
+    assert cells[0] == "arch: shared vs unshared" and cells[1] == "optim.max_grad_norm=0.5"
+    # KM medians: shared 100, 200, censored at 600 -> S = 2/3, 1/3: median 200; unshared 400
+    assert cells[2] == "200 vs 400"
+    assert float(cells[3]) == pytest.approx(survival.logrank(*times), abs=5e-4)
+    assert cells[4] == "360.0 vs 250.0"
+    p = mannwhitneyu(evals["shared"], evals["unshared"]).pvalue
+    assert float(cells[5]) == pytest.approx(p, abs=5e-4)
