@@ -57,6 +57,8 @@ METRICS: dict[str, str] = {
     "env_steps": "env steps taken",
     "wall_seconds": "training wall time",
     "sps": "env steps per second",
+    "eval_return": "greedy policy's mean return at the end (with evaluation on)",
+    "parameters": "trainable parameters of the model",
 }
 METRIC_PREFIX = "hparams/"
 EXPERIMENT_SUFFIX = ".acexp-hparams"  # the event file that holds a sweep's experiment
