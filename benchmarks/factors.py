@@ -32,6 +32,10 @@ def _at(values: dict[str, str], keys: list[str]) -> dict[str, str | None]:
     return {k: values.get(k) for k in keys}
 
 
+def _mean(values: list[float]) -> str:
+    return f"{np.mean(values):.1f}" if values else "—"  # no evaluation in that sweep
+
+
 def _median(times: survival.SolveTimes) -> str:
     s = survival.summarize(times)
     return "—" if math.isnan(s.median) else f"{s.median:,.0f}"
@@ -63,7 +67,7 @@ def compare(runs: list[Run], factor: str) -> list[str]:
         rows.append(
             f"| {factor}: {values[0]} vs {values[1]} | {label} "
             f"| {_median(times[0])} vs {_median(times[1])} | {survival.logrank(*times):.3f} "
-            f"| {np.mean(evals[0]):.1f} vs {np.mean(evals[1]):.1f} | {eval_p:.3f} |"
+            f"| {_mean(evals[0])} vs {_mean(evals[1])} | {eval_p:.3f} |"
         )
     return rows
 
