@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from acexp import stats
+from acexp import stats, survival
 from acexp.solve_plot import plot_solved
 from acexp.survival import SolveSummary
 
@@ -334,6 +334,28 @@ def common_line(groups: Sequence[Group]) -> str:
     return f"Same in every run: `{' '.join(common)}`\n\n" if common else ""
 
 
+def _censoring_notes(groups: Sequence[Group]) -> list[str]:
+    """A warning for each unit in which some group's runs stopped unsolved before others had
+    solved (e.g. an episode cap, read in env steps): there its median is biased low."""
+    notes = []
+    for unit, name in (("episodes", "episodes"), ("env_steps", "env steps")):
+        early = [
+            g.label
+            for g in groups
+            if survival.censored_early(
+                survival.solve_times([r.metrics for r in g.runs if r.status == "completed"], unit)
+            )
+        ]
+        if early:
+            notes.append(
+                f"- Read the median {name} to solve of {', '.join(f'`{e}`' for e in early)} with "
+                f"care: some runs stopped unsolved after fewer {name} than solved runs needed, "
+                "which Kaplan-Meier takes as chance; if they stopped because they had failed "
+                "(e.g. collapsed under a cap in another unit), that median is too low."
+            )
+    return notes
+
+
 def markdown_notes(
     groups: Sequence[Group],
     sweep_dir: Path,
@@ -361,6 +383,8 @@ def markdown_notes(
             "where it crosses 0.5; `—`: not reached (report.csv: empty, or `inf` for an "
             "interval's open upper end). Few seeds give wide, often open, intervals.",
         ]
+    if solve:
+        lines += _censoring_notes(groups)
     if params:
         lines.append(
             "- parameters: trainable parameters of a run's model; min-max when its runs differ."

@@ -159,3 +159,16 @@ def logrank(a: SolveTimes, b: SolveTimes) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # 0/0 when there is no spread: NaN
         return float(scipy_logrank(x, y).pvalue)
+
+
+def censored_early(times: SolveTimes) -> bool:
+    """Whether a run stopped unsolved sooner than a solved run needed to solve.
+
+    Kaplan-Meier assumes that when a run stops says nothing about whether it would solve. A
+    budget every run shares keeps that true; a cap in another unit does not: with a cap on
+    episodes, a run whose policy collapsed (9-step episodes) stops after few env steps, and
+    the env-step estimate then rests on the few runs still going, which are the good ones.
+    """
+    if not (times.solved.any() and (~times.solved).any()):
+        return False
+    return bool(times.times[~times.solved].min() < times.times[times.solved].max())

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from acexp import report as report_mod
 from acexp import stats
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -448,3 +449,22 @@ def test_bad_sweep_dir_exits_2_with_one_line(tmp_path: Path, kind: str) -> None:
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert str(target) in result.stderr and "Traceback" not in result.stderr
+
+
+def test_runs_stopped_unsolved_before_others_solved_are_flagged(tmp_path: Path) -> None:
+    solved = {"status": "completed", "solved": True, "final_return": 480.0, "wall_seconds": 1.0}
+    _job(tmp_path, "arch=unshared", 0, {**solved, "steps_to_solve": 160_000,
+                                         "episodes_to_solve": 939, "env_steps": 160_000,
+                                         "episodes": 939})  # fmt: skip
+    _job(tmp_path, "arch=unshared", 1, {**solved, "solved": False, "steps_to_solve": None,
+                                         "episodes_to_solve": None, "env_steps": 45_000,
+                                         "episodes": 5000})  # fmt: skip
+    _job(tmp_path, "arch=shared", 0, {**solved, "steps_to_solve": 50_000,
+                                       "episodes_to_solve": 300, "env_steps": 50_000,
+                                       "episodes": 300})  # fmt: skip
+    notes = report_mod.markdown_notes(
+        report_mod.group_runs(report_mod.find_runs(tmp_path)), tmp_path
+    )
+    flagged = [line for line in notes.splitlines() if "with care" in line]
+    assert len(flagged) == 1 and "env steps" in flagged[0]
+    assert "`arch=unshared`" in flagged[0] and "`arch=shared`" not in flagged[0]

@@ -162,3 +162,20 @@ def test_logrank_chi_square_by_hand() -> None:
     p = math.erfc(math.sqrt(chi2 / 2))  # P(chi2_1 > x) = P(|Z| > sqrt x)
     assert survival.logrank(_times([1, 2]), _times([3], [4])) == pytest.approx(p)
     assert p == pytest.approx(0.0896, abs=1e-4)
+
+
+def test_censored_early_flags_a_cap_in_another_unit() -> None:
+    # an episode cap: collapsed runs stop after 5000 episodes of 9 steps = 45,000 env steps,
+    # sooner than the runs that solved needed (160,128 and 422,599 steps)
+    metrics = [
+        {"steps_to_solve": 160_128, "episodes_to_solve": 939, "env_steps": 160_128},
+        {"steps_to_solve": 422_599, "episodes_to_solve": 3193, "env_steps": 422_599},
+        {"steps_to_solve": None, "episodes_to_solve": None, "env_steps": 45_000, "episodes": 5000},
+    ]
+    assert survival.censored_early(survival.solve_times(metrics, "env_steps"))
+    assert not survival.censored_early(survival.solve_times(metrics, "episodes"))  # 5000 > 3193
+    # a shared budget censors every unsolved run after every solve: nothing to flag
+    assert not survival.censored_early(
+        SolveTimes(np.array([10.0, 20, 30]), np.array([1, 1, 0], bool))
+    )
+    assert not survival.censored_early(SolveTimes(np.array([10.0]), np.array([True])))
