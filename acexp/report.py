@@ -343,7 +343,7 @@ def _censoring_notes(groups: Sequence[Group]) -> list[str]:
             g.label
             for g in groups
             if survival.censored_early(
-                survival.solve_times([r.metrics for r in g.runs if r.status == "completed"], unit)
+                survival.solve_times([r.metrics for r in completed_runs(g)], unit)
             )
         ]
         if early:
@@ -382,9 +382,8 @@ def markdown_notes(
             "ran: Kaplan-Meier, scipy.stats.ecdf. 95% CI from the log-log band (Greenwood), "
             "where it crosses 0.5; `—`: not reached (report.csv: empty, or `inf` for an "
             "interval's open upper end). Few seeds give wide, often open, intervals.",
+            *_censoring_notes(groups),
         ]
-    if solve:
-        lines += _censoring_notes(groups)
     if params:
         lines.append(
             "- parameters: trainable parameters of a run's model; min-max when its runs differ."

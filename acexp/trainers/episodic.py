@@ -57,7 +57,9 @@ class EpisodicTrainer(Trainer):
 
         Acting builds no graph: the update evaluates the round's observations and actions in
         one forward pass over [members, steps], with the weights that acted (they change only
-        in the update), which gives the gradient of a forward pass per step for less."""
+        in the update), which gives the gradient of a forward pass per step for less. Running
+        observation statistics (env.obs_norm=running) are those at the round's end, as in
+        A2C's update."""
         playing = self.active.copy()
         obs = [env.reset()[0] if playing[k] else None for k, env in enumerate(self.envs)]
         idle = next(o for o in obs if o is not None)  # what a member that does not play is shown
