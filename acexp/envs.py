@@ -15,6 +15,14 @@ from acexp.errors import ConfigError, MissingExtraError
 # Where an env's code lives (its spec's entry point) -> the pip extra that installs its needs.
 EXTRAS = {"gymnasium.envs.box2d": "box2d", "gymnasium.envs.mujoco": "mujoco", "ale_py": "atari"}
 
+VECTORIZATIONS = ["auto", "sync", "async", "ale"]
+
+# The Atari preprocessing both paths apply (gymnasium's wrappers and ale-py's vector env).
+ATARI_FRAME_SKIP = 4  # max-pooled over the last two frames
+ATARI_NOOP_MAX = 30  # up to 30 no-op actions after each reset
+# The ALE id's keyword arguments that ale_py.AtariVectorEnv takes under the same name.
+ALE_VECTOR_KWARGS = ("repeat_action_probability", "full_action_space", "max_num_frames_per_episode")
+
 
 def register_atari() -> bool:
     """Register the ALE ids (e.g. PongNoFrameskip-v4) with gymnasium; False without ale-py."""
@@ -50,13 +58,92 @@ def env_wrappers(cfg: DictConfig) -> list[Callable[[gym.Env], gym.Env]]:
     """Per-environment wrappers chosen by the env config (applied inside each vector slot)."""
     wrappers: list[Callable[[gym.Env], gym.Env]] = []
     if cfg.get("atari"):
-        # 84x84 grayscale, max-pooled frame skip 4 (the id must not skip itself), 30 no-op starts
-        wrappers.append(partial(gym.wrappers.AtariPreprocessing, noop_max=30, frame_skip=4))
-    if cfg.get("frame_stack"):
+        # 84x84 grayscale, max-pooled frame skip 4 (the id must not skip itself), no-op starts
         wrappers.append(
-            partial(gym.wrappers.FrameStackObservation, stack_size=int(cfg.frame_stack))
+            partial(
+                gym.wrappers.AtariPreprocessing,
+                noop_max=ATARI_NOOP_MAX,
+                frame_skip=ATARI_FRAME_SKIP,
+            )
+        )
+    if cfg.get("frame_stack"):
+        # zero padding at an episode's start, as ale-py's vector env (and SB3's VecFrameStack)
+        wrappers.append(
+            partial(
+                gym.wrappers.FrameStackObservation,
+                stack_size=int(cfg.frame_stack),
+                padding_type="zero",
+            )
         )
     return wrappers
+
+
+def ale_vector_covers(cfg: DictConfig) -> bool:
+    """Whether ale-py's own vector env gives exactly what the wrapper path gives for `cfg`.
+
+    So for an ALE id that does not skip frames itself (e.g. PongNoFrameskip-v4) with
+    `env.atari` preprocessing and stacked frames (the vector env always stacks), pixel
+    observations, and only the `env.kwargs` that the vector env takes too.
+    """
+    if not cfg.get("atari") or not cfg.get("frame_stack"):
+        return False
+    spec, options = env_spec(cfg.id), _env_options(cfg)
+    return (
+        str(spec.entry_point).startswith("ale_py")
+        and options.get("frameskip") == 1
+        and options.get("obs_type", "rgb") == "rgb"
+        and set(options) <= {"game", "obs_type", "frameskip", *ALE_VECTOR_KWARGS}
+    )
+
+
+def _env_options(cfg: DictConfig) -> dict:
+    """The id's registered keyword arguments, updated by `env.kwargs`."""
+    kwargs = OmegaConf.to_container(cfg.kwargs, resolve=True) if cfg.get("kwargs") else {}
+    return {**env_spec(cfg.id).kwargs, **kwargs}
+
+
+def vectorization(cfg: DictConfig) -> str:
+    """The vectorization mode `env.vectorization` resolves to for this env.
+
+    auto: the env's own numpy-native vector env where it has one and no wrapper is needed
+    (CartPole), ale-py's vector env for the Atari ids it covers, else gymnasium's sync.
+    """
+    mode = cfg.get("vectorization", "auto")
+    if mode == "ale" and not ale_vector_covers(cfg):
+        raise ConfigError(
+            f"env.vectorization=ale needs an ALE id that does not skip frames (e.g. "
+            f"PongNoFrameskip-v4) with env.atari=true and env.frame_stack >= 1, and env.kwargs "
+            f"among {', '.join(ALE_VECTOR_KWARGS)}; got env.id={cfg.id}, "
+            f"env.atari={cfg.get('atari')}, env.frame_stack={cfg.get('frame_stack')}"
+        )
+    if mode != "auto":
+        return mode
+    if env_spec(cfg.id).vector_entry_point is not None and not env_wrappers(cfg):
+        return "vector_entry_point"
+    return "ale" if ale_vector_covers(cfg) else "sync"
+
+
+def make_ale_vector_env(cfg: DictConfig, num_envs: int) -> gym.vector.VectorEnv:
+    """ale-py's C++ vector env with the preprocessing of `env_wrappers` built in.
+
+    Rewards are left raw (acexp clips them outside, after the episode statistics) and there is
+    no fire reset, as with gymnasium's AtariPreprocessing.
+    """
+    check_env(cfg)
+    from ale_py import AtariVectorEnv
+
+    options = _env_options(cfg)
+    envs = AtariVectorEnv(
+        options["game"],
+        num_envs,
+        frameskip=ATARI_FRAME_SKIP,
+        noop_max=ATARI_NOOP_MAX,
+        stack_num=int(cfg.frame_stack),
+        reward_clipping=False,
+        use_fire_reset=False,
+        **{key: options[key] for key in ALE_VECTOR_KWARGS if key in options},
+    )
+    return AleVectorInputs(envs)
 
 
 def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
@@ -76,35 +163,37 @@ def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
 def shares_vector_env(cfg: DictConfig) -> bool:
     """Whether the members of a batch can share one vector env of all their sub-envs.
 
-    So for numpy-native vector envs (CartPole), where one call steps any number of envs, and
-    no wrapper keeps statistics across them (reward normalisation must stay per member).
+    So for numpy-native vector envs (CartPole) and ale-py's, where one call steps any number
+    of envs, and no wrapper keeps statistics across them (reward normalisation must stay per
+    member).
     """
-    if cfg.get("vectorization", "auto") != "auto" or cfg.get("normalize_reward"):
+    if cfg.get("normalize_reward"):
         return False
-    return env_spec(cfg.id).vector_entry_point is not None and not env_wrappers(cfg)
+    return vectorization(cfg) in ("vector_entry_point", "ale")
 
 
 def make_vector_env(cfg: DictConfig, num_envs: int, seed: int) -> gym.vector.VectorEnv:
     """N copies of `cfg.id` behind gymnasium's vector API, seeded and reset once.
 
-    Uses the environment's own numpy-native vector implementation where it has one
-    (CartPole), otherwise `cfg.vectorization` (sync or async). Autoreset is NEXT_STEP, which
-    every gymnasium vector env supports: the step after an episode ends is a reset step.
+    `vectorization` picks the implementation: the environment's own numpy-native vector env
+    (CartPole), ale-py's (Atari), or gymnasium's sync or async around `env_wrappers`.
+    Autoreset is NEXT_STEP, which all of them support: the step after an episode ends is a
+    reset step.
 
     Episode statistics are recorded right after the env, so the logged returns are raw; Box
     actions are clipped to their bounds and rewards normalised or clipped outside that.
     """
-    spec = check_env(cfg)
+    check_env(cfg)
     kwargs = OmegaConf.to_container(cfg.kwargs, resolve=True) if cfg.get("kwargs") else {}
-    wrappers = env_wrappers(cfg)
-    mode = cfg.get("vectorization", "auto")
-    if mode == "auto":
-        native = spec.vector_entry_point is not None and not wrappers
-        mode = "vector_entry_point" if native else "sync"
+    mode = vectorization(cfg)
     with extra_needed(cfg.id):
-        envs = gym.make_vec(
-            cfg.id, num_envs=num_envs, vectorization_mode=mode, wrappers=wrappers or None, **kwargs
-        )
+        if mode == "ale":
+            envs = make_ale_vector_env(cfg, num_envs)
+        else:
+            wrappers = env_wrappers(cfg) or None
+            envs = gym.make_vec(
+                cfg.id, num_envs=num_envs, vectorization_mode=mode, wrappers=wrappers, **kwargs
+            )
     envs = EpisodeReturns(envs)
     if isinstance(envs.single_action_space, gym.spaces.Box):
         envs = gym.wrappers.vector.ClipAction(envs)
@@ -147,6 +236,22 @@ def to_env_actions(actions: torch.Tensor) -> list[int] | list[np.ndarray]:
     One copy to numpy for all the envs: a copy per env costs more than a CartPole step."""
     array = actions.cpu().numpy()
     return array.tolist() if array.ndim == 1 else list(array)
+
+
+class AleVectorInputs(gym.vector.VectorWrapper):
+    """ale-py's vector env with the inputs and outputs of gymnasium's: actions in any
+    sequence (its step takes a numpy array only), any int seed (it takes seeds below 2**31
+    only; sub-env i gets (seed + i) mod (2**31 - 1), gymnasium's give seed + i), and float
+    rewards (its int32 rewards would clip to 0 in [-0.5, 0.5])."""
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):  # type: ignore[override]
+        if seed is not None:
+            seed = (seed + np.arange(self.num_envs, dtype=np.int64)) % (2**31 - 1)
+        return self.env.reset(seed=seed, options=options)
+
+    def step(self, actions):  # type: ignore[override]
+        obs, rewards, terminated, truncated, info = self.env.step(np.asarray(actions))
+        return obs, rewards.astype(np.float64), terminated, truncated, info
 
 
 class EpisodeReturns(gym.vector.VectorWrapper):

@@ -45,12 +45,13 @@ def _layers(env: gym.Env | gym.vector.VectorEnv) -> list:
 def exact_env_state(envs: gym.vector.VectorEnv) -> bool:
     """Whether `vector_env_state` captures the envs' whole state.
 
-    A numpy-native vector env (e.g. CartPole's `vector_entry_point`) keeps its physics, step
-    counters and autoreset flags in numpy arrays and one Generator, as do the wrappers above
-    it. Sync and async vector envs hold sub-envs whose state (Box2D worlds, MuJoCo data, other
-    processes) gymnasium cannot snapshot.
+    Gymnasium's numpy-native vector envs (e.g. CartPole's `vector_entry_point`, defined in
+    gymnasium.envs) keep their physics, step counters and autoreset flags in numpy arrays and
+    one Generator, as do the wrappers above them. Sync and async vector envs hold sub-envs
+    whose state (Box2D worlds, MuJoCo data, other processes) gymnasium cannot snapshot, and
+    ale-py's vector env keeps its emulators in C++.
     """
-    return not isinstance(_layers(envs)[-1], gym.vector.SyncVectorEnv | gym.vector.AsyncVectorEnv)
+    return type(_layers(envs)[-1]).__module__.startswith("gymnasium.envs.")
 
 
 def vector_env_state(envs: gym.vector.VectorEnv, part: slice | None = None) -> list[dict]:

@@ -7,7 +7,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 import acexp.components  # noqa: F401  (the registries must be full before RULES lists them)
-from acexp.envs import check_env
+from acexp.envs import VECTORIZATIONS, check_env, vectorization
 from acexp.errors import ConfigError
 from acexp.models.layers import ACTIVATIONS
 from acexp.normalization import OBS_NORMS
@@ -99,6 +99,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "algo.target_kl": (lambda v: v is None or _positive(v), "null or a number > 0"),
     # env wrappers and normalisation
     "env.obs_norm": _one_of(OBS_NORMS),
+    "env.vectorization": _one_of(VECTORIZATIONS),
     "env.atari": (lambda v: isinstance(v, bool), "true or false"),
     "env.frame_stack": (lambda v: _integer(v) and v >= 0, "an integer >= 0 (0: no stacking)"),
     "env.normalize_reward": (lambda v: isinstance(v, bool), "true or false"),
@@ -145,6 +146,7 @@ def validate(cfg: DictConfig) -> None:
         if not check(value):
             raise ConfigError(f"{key}={value!r} is invalid; expected {allowed}")
     check_env(cfg.env)
+    vectorization(cfg.env)  # env.vectorization=ale on an env it does not cover fails here
 
 
 def check_device(device: str) -> None:

@@ -6,6 +6,7 @@ pass and the rest of each update (zeroing, clipping, the optimizer step). A time
 a microsecond a call.
 
     python -m benchmarks.breakdown {a2c,halfcheetah,pong} [--steps N]
+                                   [--vectorization auto|sync|async|ale]
 """
 
 import argparse
@@ -19,7 +20,7 @@ import torch
 import acexp.optim
 import acexp.trainers.base
 import acexp.trainers.ppo
-from acexp.envs import EpisodeReturns
+from acexp.envs import VECTORIZATIONS, EpisodeReturns
 from acexp.models import SharedActorCritic, UnsharedActorCritic
 from acexp.tracking import EpisodeStats
 from acexp.trainers.a2c import A2CTrainer
@@ -71,6 +72,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config", choices=["a2c", "halfcheetah", "pong"])
     parser.add_argument("--steps", type=int, help="default: 200000, 16384, 4096 (pong)")
+    parser.add_argument(
+        "--vectorization", choices=VECTORIZATIONS, default="auto", help="PPO configs' vector envs"
+    )
     args = parser.parse_args()
     instrument()
     if args.config == "a2c":
@@ -80,7 +84,8 @@ def main() -> None:
     else:
         from benchmarks.ppo_throughput import acexp_sps
 
-        sps = acexp_sps(args.config, args.steps or (4_096 if args.config == "pong" else 16_384))
+        steps = args.steps or (4_096 if args.config == "pong" else 16_384)
+        sps = acexp_sps(args.config, steps, args.vectorization)
     s, rollouts = SECONDS, CALLS["collect"]
     rows = {
         "env step": s["env step"],
@@ -91,7 +96,10 @@ def main() -> None:
         "zero_grad, clipping, step": s["update"] - s["backward"],
     }
     rows["other (GAE, batching, logs)"] = s["loop"] - sum(rows.values())
-    print(f"{args.config}: {sps:,.0f} SPS; milliseconds per rollout ({rollouts} rollouts):")
+    print(
+        f"{args.config} (env.vectorization={args.vectorization}): {sps:,.0f} SPS; "
+        f"milliseconds per rollout ({rollouts} rollouts):"
+    )
     for name, seconds in rows.items():
         print(f"  {name:28} {1000 * seconds / rollouts:8.2f}")
 

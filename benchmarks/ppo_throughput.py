@@ -1,18 +1,23 @@
 """Figure 4: PPO env-steps per second on HalfCheetah-v5 and PongNoFrameskip-v4 against SB3.
 
-Equal settings, 8 synchronous envs each (SB3's DummyVecEnv; async measured no faster on 2
-cores), the rollout and minibatch sizes of sb3_reference.PPO_THROUGHPUT_DEFAULTS:
+Equal settings, 8 envs each, the rollout and minibatch sizes of
+sb3_reference.PPO_THROUGHPUT_DEFAULTS. SB3 steps its envs one by one (DummyVecEnv); acexp
+takes `env.vectorization`, by default `auto`: gymnasium's sync vector env for HalfCheetah
+(async measured no faster on 2 cores), ale-py's C++ vector env for Pong. Several modes are
+measured interleaved, in one invocation (e.g. `--vectorization sync ale`: before and after
+ale-py's vector env):
 - HalfCheetah: separate 64-64 tanh actor and critic, n_steps 256, minibatch 64, 10 epochs;
 - Pong: Atari preprocessing + 4-frame stack, Nature CNN shared by actor and critic,
   n_steps 128, minibatch 256, 4 epochs.
 
     python -m benchmarks.ppo_throughput [--steps N] [--repeats 3] [--envs halfcheetah pong]
-                                        [--vectorization sync|async]
+                                        [--vectorization auto|sync|async|ale ...]
 """
 
 import argparse
 import statistics
 
+from acexp.envs import VECTORIZATIONS
 from benchmarks.common import run_acexp
 
 NUM_ENVS = 8
@@ -50,7 +55,7 @@ SETTINGS = {
 }
 
 
-def acexp_sps(name: str, steps: int, vectorization: str = "sync") -> float:
+def acexp_sps(name: str, steps: int, vectorization: str = "auto") -> float:
     _, overrides = SETTINGS[name]
     return run_acexp(
         "algo=ppo",
@@ -69,7 +74,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--envs", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument(
-        "--vectorization", choices=["sync", "async"], default="sync", help="acexp's vector envs"
+        "--vectorization",
+        nargs="+",
+        choices=VECTORIZATIONS,
+        default=["auto"],
+        help="acexp's vector envs (several: each measured, interleaved)",
     )
     args = parser.parse_args()
     from benchmarks.sb3_reference import sb3_ppo_throughput
@@ -77,16 +86,20 @@ def main() -> None:
     for name in args.envs:
         env_id = SETTINGS[name][0]
         steps = args.steps or DEFAULT_STEPS[name]
-        ours, sb3 = [], []
-        for _ in range(args.repeats):  # interleaved, so machine load hits both alike
-            ours.append(acexp_sps(name, steps, args.vectorization))
+        ours: dict[str, list[float]] = {mode: [] for mode in args.vectorization}
+        sb3 = []
+        for _ in range(args.repeats):  # interleaved, so machine load hits all alike
+            for mode in args.vectorization:
+                ours[mode].append(acexp_sps(name, steps, mode))
             sb3.append(sb3_ppo_throughput(env_id, steps, num_envs=NUM_ENVS)["sps"])
-        ours_sps, sb3_sps = statistics.median(ours), statistics.median(sb3)
-        print(
-            f"{env_id:22} acexp {ours_sps:8,.0f} SPS   SB3 {sb3_sps:8,.0f} SPS   "
-            f"ratio {ours_sps / sb3_sps:5.2f} x (target >= 1.5; medians of {args.repeats})",
-            flush=True,
-        )
+        sb3_sps = statistics.median(sb3)
+        for mode, sps in ours.items():
+            ours_sps = statistics.median(sps)
+            print(
+                f"{env_id:22} acexp ({mode:5}) {ours_sps:8,.0f} SPS   SB3 {sb3_sps:8,.0f} SPS   "
+                f"ratio {ours_sps / sb3_sps:5.2f} x (target >= 1.5; medians of {args.repeats})",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
