@@ -12,6 +12,7 @@ Built with TensorBoard's own hparams protos (`api_pb2`, `plugin_data_pb2`, `meta
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping
@@ -38,7 +39,32 @@ APPLIES: dict[str, Callable[[Mapping[str, Any]], bool]] = {
     "optim.momentum": lambda c: c.get("optim.name") == "sgd",
     "env.reward_gamma": lambda c: bool(c.get("env.normalize_reward")),
     "algo.return_norm_eps": lambda c: bool(c.get("algo.normalize_returns")),
+    "arch.log_std_init": lambda c: _acts_in_a_box(c["env.id"], json.dumps(_env_kwargs(c))),
 }
+
+
+def _env_kwargs(flat: Mapping[str, Any]) -> dict[str, Any]:
+    prefix = "env.kwargs."
+    return {k.removeprefix(prefix): v for k, v in sorted(flat.items()) if k.startswith(prefix)}
+
+
+@functools.lru_cache
+def _acts_in_a_box(env_id: str, kwargs_json: str) -> bool:
+    """Whether the env's actions are a Box (a Gaussian policy); True where it cannot be made.
+
+    A config does not say (e.g. LunarLander-v3 with `continuous=True`), so the env is made
+    once per id and keyword arguments."""
+    from acexp.envs import env_spec
+
+    try:
+        env_spec(env_id)  # registers ALE ids
+        import gymnasium as gym
+
+        with gym.make(env_id, **json.loads(kwargs_json)) as env:
+            return isinstance(env.action_space, gym.spaces.Box)
+    except Exception:  # e.g. an extra not installed: keep the setting rather than guess
+        return True
+
 
 # Numbers that name rather than measure: written as text, so that the tab shows seed 3 as "3"
 # (it prints every number with five significant digits: "3.0000") and filters it by checkbox.

@@ -23,8 +23,10 @@ def _leaves(node: dict, prefix: str = "") -> dict:
 @pytest.mark.parametrize(
     "overrides",
     [(), ("optim=separate",), ("algo=ppo",), ("algo=episodic", "optim.name=sgd"),
-     ("env=pong",), ("env.normalize_reward=true", "+env.kwargs.max_episode_steps=50")],
-    ids=["a2c", "separate", "ppo", "episodic-sgd", "pong", "env-keys"],
+     ("env=pong",), ("env.normalize_reward=true", "+env.kwargs.max_episode_steps=50"),
+     ("env=halfcheetah",), ("env=lunarlander", "+env.kwargs.continuous=true")],
+    ids=["a2c", "separate", "ppo", "episodic-sgd", "pong", "env-keys", "halfcheetah",
+         "lunarlander-continuous"],
 )  # fmt: skip
 def test_every_setting_that_applies_reaches_hparams_with_its_type(overrides) -> None:
     cfg = make_cfg(*overrides)
@@ -40,6 +42,15 @@ def test_every_setting_that_applies_reaches_hparams_with_its_type(overrides) -> 
         else:
             assert params[key] == value and type(params[key]) is type(value), key
     assert isinstance(params["stop_on_solve"], bool) and isinstance(params["total_steps"], int)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "gaussian"),
+    [((), False), (("env=pong",), False), (("env=halfcheetah",), True),
+     (("env=lunarlander",), False), (("env=lunarlander", "+env.kwargs.continuous=true"), True)],
+)  # fmt: skip
+def test_the_gaussian_policys_log_std_shows_only_for_box_actions(overrides, gaussian) -> None:
+    assert ("arch.log_std_init" in hyperparameters(make_cfg(*overrides))) is gaussian
 
 
 def test_a_column_is_typed_and_says_whether_it_differs() -> None:
