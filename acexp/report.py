@@ -274,7 +274,7 @@ def _fmt(x: float, spec: str = ",.1f") -> str:
     return "—" if not math.isfinite(x) else format(x, spec)
 
 
-def _fmt_solve(s: SolveSummary) -> str:
+def format_solve(s: SolveSummary) -> str:
     return f"{_fmt(s.median, ',.0f')} [{_fmt(s.low, ',.0f')}, {_fmt(s.high, ',.0f')}]"
 
 
@@ -320,7 +320,7 @@ def markdown_table(
             cells.append(_fmt_eval(s))
         if solve:
             solved = f"{_fmt(s.solved_fraction, '.0%')} ({s.n_solved}/{s.n})"
-            cells += [solved, _fmt_solve(s.episodes_to_solve), _fmt_solve(s.steps_to_solve)]
+            cells += [solved, format_solve(s.episodes_to_solve), format_solve(s.steps_to_solve)]
         cells.append(_fmt(s.mean_wall_seconds))
         if params:
             cells.append(_parameters_text(s.parameters, ",d") or "—")

@@ -8,7 +8,7 @@ from scipy.stats import mannwhitneyu
 
 from acexp import survival
 from acexp.report import find_runs
-from benchmarks.factors import compare
+from benchmarks.factors import EVAL_TAG, compare, solved_by_evaluation
 
 
 def job(sweep: Path, overrides: list[str], metrics: dict) -> None:
@@ -48,3 +48,27 @@ def test_each_setting_of_the_other_factors_gets_its_own_row(tmp_path: Path) -> N
     assert cells[4] == "360.0 vs 250.0"
     p = mannwhitneyu(evals["shared"], evals["unshared"]).pvalue
     assert float(cells[5]) == pytest.approx(p, abs=5e-4)
+
+
+def test_no_solve_on_either_side_reads_as_such_not_as_nan(tmp_path: Path) -> None:
+    for arch in ("shared", "unshared"):
+        for seed in range(2):
+            job(tmp_path, [f"arch={arch}", f"seed={seed}"],
+                {"steps_to_solve": None, "env_steps": 600, "eval_return": 1.0 + seed})  # fmt: skip
+    (row,) = compare(find_runs(tmp_path), "arch")
+    assert [c.strip() for c in row.split("|")[1:-1]][2:4] == ["— vs —", "— (none solved)"]
+
+
+def test_solved_by_evaluation_is_the_first_evaluation_that_reached_the_threshold(
+    tmp_path: Path,
+) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    job(tmp_path, ["seed=0"], {"steps_to_solve": None, "env_steps": 200})
+    (run,) = find_runs(tmp_path)
+    with SummaryWriter(str(run.path)) as writer:
+        for step, value in [(50, 150.0), (100, 210.0), (150, 190.0), (200, 230.0)]:
+            writer.add_scalar(EVAL_TAG, value, step)
+    assert solved_by_evaluation(run, 200.0)["steps_to_solve"] == 100
+    assert solved_by_evaluation(run, 230.0)["steps_to_solve"] == 200
+    assert solved_by_evaluation(run, 231.0) == {**run.metrics, "steps_to_solve": None}
