@@ -123,13 +123,12 @@ def vectorization(cfg: DictConfig) -> str:
     return "ale" if ale_vector_covers(cfg) else "sync"
 
 
-def make_ale_vector_env(cfg: DictConfig, num_envs: int) -> gym.vector.VectorEnv:
+def _make_ale_vector_env(cfg: DictConfig, num_envs: int) -> gym.vector.VectorEnv:
     """ale-py's C++ vector env with the preprocessing of `env_wrappers` built in.
 
     Rewards are left raw (acexp clips them outside, after the episode statistics) and there is
     no fire reset, as with gymnasium's AtariPreprocessing.
     """
-    check_env(cfg)
     from ale_py import AtariVectorEnv
 
     options = _env_options(cfg)
@@ -184,12 +183,12 @@ def make_vector_env(cfg: DictConfig, num_envs: int, seed: int) -> gym.vector.Vec
     actions are clipped to their bounds and rewards normalised or clipped outside that.
     """
     check_env(cfg)
-    kwargs = OmegaConf.to_container(cfg.kwargs, resolve=True) if cfg.get("kwargs") else {}
     mode = vectorization(cfg)
     with extra_needed(cfg.id):
         if mode == "ale":
-            envs = make_ale_vector_env(cfg, num_envs)
+            envs = _make_ale_vector_env(cfg, num_envs)
         else:
+            kwargs = OmegaConf.to_container(cfg.kwargs, resolve=True) if cfg.get("kwargs") else {}
             wrappers = env_wrappers(cfg) or None
             envs = gym.make_vec(
                 cfg.id, num_envs=num_envs, vectorization_mode=mode, wrappers=wrappers, **kwargs
