@@ -96,10 +96,14 @@ def ale_vector_covers(cfg: DictConfig) -> bool:
     )
 
 
+def _make_kwargs(cfg: DictConfig) -> dict:
+    """`env.kwargs` as the plain dict gymnasium.make takes."""
+    return OmegaConf.to_container(cfg.kwargs, resolve=True) if cfg.get("kwargs") else {}
+
+
 def _env_options(cfg: DictConfig) -> dict:
     """The id's registered keyword arguments, updated by `env.kwargs`."""
-    kwargs = OmegaConf.to_container(cfg.kwargs, resolve=True) if cfg.get("kwargs") else {}
-    return {**env_spec(cfg.id).kwargs, **kwargs}
+    return {**env_spec(cfg.id).kwargs, **_make_kwargs(cfg)}
 
 
 def vectorization(cfg: DictConfig) -> str:
@@ -188,10 +192,13 @@ def make_vector_env(cfg: DictConfig, num_envs: int, seed: int) -> gym.vector.Vec
         if mode == "ale":
             envs = _make_ale_vector_env(cfg, num_envs)
         else:
-            kwargs = OmegaConf.to_container(cfg.kwargs, resolve=True) if cfg.get("kwargs") else {}
             wrappers = env_wrappers(cfg) or None
             envs = gym.make_vec(
-                cfg.id, num_envs=num_envs, vectorization_mode=mode, wrappers=wrappers, **kwargs
+                cfg.id,
+                num_envs=num_envs,
+                vectorization_mode=mode,
+                wrappers=wrappers,
+                **_make_kwargs(cfg),
             )
     envs = EpisodeReturns(envs)
     if isinstance(envs.single_action_space, gym.spaces.Box):
@@ -210,9 +217,8 @@ def make_vector_env(cfg: DictConfig, num_envs: int, seed: int) -> gym.vector.Vec
 def make_env(cfg: DictConfig, seed: int) -> gym.Env:
     """One environment, for per-episode trainers and evaluation: raw rewards, clipped actions."""
     check_env(cfg)
-    kwargs = OmegaConf.to_container(cfg.kwargs, resolve=True) if cfg.get("kwargs") else {}
     with extra_needed(cfg.id):
-        env = gym.make(cfg.id, **kwargs)
+        env = gym.make(cfg.id, **_make_kwargs(cfg))
     for wrapper in env_wrappers(cfg):
         env = wrapper(env)
     if isinstance(env.action_space, gym.spaces.Box):
