@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from acexp.errors import ConfigError, SaveError
@@ -50,9 +51,21 @@ def save_json(obj: Any, path: Path) -> None:
     _atomic_write(path, lambda handle: handle.write(json.dumps(obj, indent=2).encode() + b"\n"))
 
 
+# numpy scalars are data, not code: checkpoints of PPO runs written before the annealed
+# learning rate was kept a python float hold one, and must still resume. (A scalar pickles
+# as numpy's `scalar` function, whose module moved in numpy 2; the reduce finds it in both.)
+NUMPY_SCALARS = [
+    np.float64(0).__reduce__()[0],
+    np.dtype,
+    *map(type, map(np.dtype, "?bhilqBHILQefdgFDG")),
+]
+
+
 def load_torch(path: Path) -> Any:
-    """Loads tensors and plain containers only; pickled code is refused by torch."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Loads tensors, plain containers and numpy scalars only; pickled code is refused by
+    torch."""
+    with torch.serialization.safe_globals(NUMPY_SCALARS):
+        return torch.load(path, map_location="cpu", weights_only=True)
 
 
 class CheckpointError(ConfigError):

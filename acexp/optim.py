@@ -51,6 +51,9 @@ class NamedOptimizer:
         rates step at lr 1 and each member's row of the step is scaled by its own rate.
         """
         (group,) = self.optimizer.param_groups
+        # python floats: a numpy scalar in the optimizer's state is pickled as an object, and
+        # weights_only loading of the checkpoint would refuse it
+        lrs = [float(lr) for lr in lrs]
         if len(set(lrs)) == 1:
             group["lr"], self.member_lrs = lrs[0], None
             return
