@@ -123,8 +123,10 @@ def run_in(out: Path, *overrides: str) -> dict:
     [
         ("algo=episodic", "total_steps=1200", "checkpoint.every_steps=500"),
         ("arch=unshared", "optim=separate", "total_steps=4000", "checkpoint.every_steps=1500"),
+        # annealed learning rates: the optimizer's lr moves every rollout and is saved
+        ("algo=ppo", "algo.n_steps=64", "total_steps=4096", "checkpoint.every_steps=1500"),
     ],
-    ids=["episodic", "a2c-separate"],
+    ids=["episodic", "a2c-separate", "ppo-annealed"],
 )
 def test_resume_in_process_is_exact(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overrides: tuple[str, ...]

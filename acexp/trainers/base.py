@@ -406,7 +406,7 @@ class Trainer(ABC):
         load_weights(self.model, state["model"], Path(state.get("path", "the checkpoint")))
         for named in self.optimizers:
             named.load_state_dict(state["optimizers"][named.name])
-        self.base_lrs = {named.name: named.lrs() for named in self.optimizers}
+        # base_lrs stay the config's: the saved lr is the annealed one of that moment
         self.env_steps[0] = state["env_steps"]
         self.next_checkpoint_step[0] = state["next_checkpoint_step"]
         self.next_eval_step[0] = state.get("next_eval_step", self.eval_every)
