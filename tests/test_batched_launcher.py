@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import operator
 import os
 import re
 import shutil
@@ -15,13 +16,20 @@ import sys
 import time
 import venv
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext
 from omegaconf import OmegaConf
 
 from acexp.batch import MEMBER_KEYS, batch_key, group_batches
+from acexp.cli_checks import CONF
 from hydra_plugins.acexp_batched_launcher._held_signals import HeldSignals
+from hydra_plugins.acexp_batched_launcher.batched_launcher import KeptCompositions
 from tests.conftest import ROOT, acexp, make_cfg
 
 TINY = ("total_steps=200", "log.progress=false")
@@ -148,6 +156,30 @@ def test_group_batches_keeps_job_order_and_splits_at_max_size() -> None:
     ]
     assert group_batches(cfgs, 64) == [[0, 1, 3], [2, 4], [5]]
     assert group_batches(cfgs, 2) == [[0, 1], [2, 4], [3], [5]]
+
+
+def test_the_launcher_takes_the_sweepers_compositions_instead_of_composing_again() -> None:
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        master = compose("config", return_hydra_config=True)
+        compositions = []
+        compose_with_hydra = loader.load_sweep_config
+        loader.load_sweep_config = lambda *args, **kwargs: (
+            compositions.append(compose_with_hydra(*args, **kwargs)) or compositions[-1]
+        )
+        kept = KeptCompositions(loader)  # as the launcher's setup does, before the sweep
+        sweeper = SimpleNamespace(
+            hydra_context=HydraContext(config_loader=loader, callbacks=None), config=master
+        )
+        jobs = [["seed=1", "total_steps=100"], ["seed=2", "optim.lr=0.5"]]
+        Sweeper.validate_batch_is_legal(sweeper, jobs)  # every sweeper's check: composes each job
+        assert len(compositions) == 2
+        configs = [kept.take(master, job) for job in jobs]
+        assert len(compositions) == 2 and all(map(operator.is_, configs, compositions))
+        want = [(1, 4e-3, 100), (2, 0.5, 200000)]
+        assert [(c.seed, c.optim.lr, c.total_steps) for c in configs] == want
+        kept.forget()
+        assert kept.take(master, ["seed=1"]).seed == 1 and len(compositions) == 3
 
 
 def test_a_bad_value_in_one_job_stops_the_sweep_before_anything_trains(tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ class BatchedLauncher(Launcher):
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None
         self.hydra_context: HydraContext | None = None
+        self.compositions: KeptCompositions | None = None
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -45,6 +46,7 @@ class BatchedLauncher(Launcher):
         self.config = config
         self.task_function = task_function
         self.hydra_context = hydra_context
+        self.compositions = KeptCompositions(hydra_context.config_loader)
 
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
@@ -63,6 +65,7 @@ class BatchedLauncher(Launcher):
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         configs = [self._compose(initial_job_idx + i, o) for i, o in enumerate(job_overrides)]
+        self.compositions.forget()
         groups = group_batches(_checked(configs), self.max_batch_size, n_jobs)
         workers = max(1, min(n_jobs, len(groups)))
         log.info(
@@ -93,8 +96,8 @@ class BatchedLauncher(Launcher):
 
     def _compose(self, idx: int, overrides: Sequence[str]) -> DictConfig:
         """A job's full config, composed as Hydra's own launchers compose it."""
-        assert self.config is not None and self.hydra_context is not None
-        config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        assert self.config is not None and self.compositions is not None
+        config = self.compositions.take(self.config, overrides)
         with open_dict(config):
             config.hydra.job.id = f"{config.hydra.job.name}_{idx}"
             config.hydra.job.num = idx
@@ -165,6 +168,36 @@ class BatchedLauncher(Launcher):
             log.error(f"{out_dir.name}: {result['status']}: {result.get('error', '')}")
         assert self.hydra_context is not None
         self.hydra_context.callbacks.on_job_end(config=config, job_return=ret)
+
+
+class KeptCompositions:
+    """The sweeper's compositions of the jobs, for the launcher to take instead of its own.
+
+    Hydra's sweepers compose every job once to check it (`validate_batch_is_legal`) and a
+    launcher composes it again, since it may run elsewhere. This launcher composes in the
+    sweeper's process, so the second composition (about 0.1 s a job) would repeat the first:
+    the config loader it shares with the sweeper keeps what it composes until the launcher
+    takes it. A sweeper that composes nothing leaves the launcher to compose as before.
+    """
+
+    def __init__(self, config_loader: Any) -> None:
+        self.kept: dict[tuple[str, ...], DictConfig] = {}
+        self.compose = config_loader.load_sweep_config
+        config_loader.load_sweep_config = self.compose_and_keep  # this instance only
+
+    def compose_and_keep(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
+        config = self.compose(master_config, sweep_overrides)
+        self.kept[tuple(sweep_overrides)] = config
+        return config
+
+    def take(self, master_config: DictConfig, overrides: Sequence[str]) -> DictConfig:
+        """The job's config: the sweeper's composition if it made one, else a new one."""
+        kept = self.kept.pop(tuple(overrides), None)
+        return kept if kept is not None else self.compose(master_config, list(overrides))
+
+    def forget(self) -> None:
+        """Drop what no launch took (a sweeper may check jobs it then does not launch)."""
+        self.kept.clear()
 
 
 class _StartOnly:
