@@ -153,7 +153,8 @@ def check_overrides(args: list[str]) -> None:
                     cfg = composed_run(overrides, first)
                 except HydraException as exc:
                     raise ConfigError(_one_line(exc, overrides)) from None
-                first = first or (overrides, cfg)
+                if first is None:
+                    first = (overrides, cfg)
                 validate(cfg)
                 check_device(cfg.device)
             added = [o for o in runs[0] if o.startswith("+")]

@@ -6,6 +6,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from acexp import cli_checks
 from acexp.cli_checks import CONF, check_overrides, composed_run, single_runs
 from acexp.errors import ConfigError
 from acexp.resume import resume_argv
@@ -86,7 +87,6 @@ def test_a_sweeps_other_values_give_the_configs_composing_them_gives() -> None:
     """check_overrides applies a changed plain value to the first run's config instead of
     composing again; for every kind of override the result must be what composing gives."""
     sweep = [
-        "-m",
         "arch=shared,unshared",  # a group: composed
         "seed=0,5",
         "optim.lr=1e-3,2e-2",  # actor_lr and critic_lr follow it by interpolation
@@ -94,7 +94,7 @@ def test_a_sweeps_other_values_give_the_configs_composing_them_gives() -> None:
         "+env.kwargs={max_episode_steps:50},{sutton_barto_reward:true}",  # added: composed
         "log.every_steps=auto,100",
     ]
-    runs = single_runs(sweep[1:])
+    runs = single_runs(sweep)
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         first = (runs[0], compose(config_name="config", overrides=runs[0]))
         for overrides in runs[1:]:
@@ -105,6 +105,18 @@ def test_a_sweeps_other_values_give_the_configs_composing_them_gives() -> None:
             assert OmegaConf.is_struct(cfg)  # a misspelt key still fails
     faster = next(run for run in runs if "optim.lr=0.02" in run)
     assert composed_run(faster, first).optim.critic_lr == 2e-2
+
+
+def test_a_sweep_over_seeds_is_composed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    composed = []
+    compose_with_hydra = cli_checks.compose
+    monkeypatch.setattr(
+        cli_checks, "compose", lambda **kw: composed.append(kw) or compose_with_hydra(**kw)
+    )
+    check_overrides(["-m", "seed=range(20)", "optim.lr=1e-3,2e-3"])
+    assert len(composed) == 1
+    with pytest.raises(ConfigError, match="optim.lr=-1 is invalid"):  # still checked each
+        check_overrides(["-m", "seed=range(20)", "optim.lr=1e-3,2e-3,-1"])
 
 
 def test_resume_refuses_other_overrides_and_non_runs(tmp_path: Path) -> None:
