@@ -149,16 +149,22 @@ def group_runs(runs: Sequence[Run], seed: int = 0) -> list[Group]:
     return groups
 
 
+def load_events(job_dir: Path) -> Any:
+    """Every scalar of a run's event files (TensorBoard's own reader, nothing sampled away)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(job_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    return acc
+
+
 def read_returns(job_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(env steps, mean episodic return, episodes) per logged point of one run.
 
     Each point is the mean of the episodes that ended on that env step; their count comes from
     the running episode count (runs logged before it existed count one episode per point).
     """
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(job_dir), size_guidance={"scalars": 0})
-    acc.Reload()
+    acc = load_events(job_dir)
     tags = acc.Tags().get("scalars", [])
     if RETURN_TAG not in tags:
         return np.empty(0), np.empty(0), np.empty(0, dtype=int)

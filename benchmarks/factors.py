@@ -24,7 +24,7 @@ import numpy as np
 from scipy.stats import mannwhitneyu
 
 from acexp import survival
-from acexp.report import Run, find_runs, format_solve
+from acexp.report import Run, find_runs, format_solve, group_runs, load_events
 from acexp.stats import SEED_KEY, override_key
 
 EVAL_TAG = "eval/return"
@@ -39,10 +39,7 @@ def settings(run: Run) -> dict[str, str]:
 def solved_by_evaluation(run: Run, threshold: float) -> dict:
     """The run's metrics with `steps_to_solve` the env step of its first evaluation whose mean
     return reached `threshold` (None if none did: censored at its `env_steps`)."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    events = EventAccumulator(str(run.path), size_guidance={"scalars": 0})
-    events.Reload()
+    events = load_events(run.path)
     points = events.Scalars(EVAL_TAG) if EVAL_TAG in events.Tags()["scalars"] else []
     first = next((p.step for p in points if p.value >= threshold), None)
     return {**run.metrics, "steps_to_solve": first}
@@ -102,15 +99,9 @@ def print_groups(runs: list[Run], threshold: float) -> None:
     """Per group: how many runs' greedy evaluation reached `threshold`, and when (KM)."""
     print(f"| group | runs | evaluation reached {threshold:g} | median env steps to reach it "
           "[95% CI] |\n|---|---|---|---|")  # fmt: skip
-    keys = {k for r in runs for k in settings(r)}
-    varying = sorted(k for k in keys if len({settings(r).get(k) for r in runs}) > 1)
-    labels = {id(r): ",".join(f"{k}={settings(r).get(k)}" for k in varying) for r in runs}
-    for label in sorted(set(labels.values())):
-        times = survival.solve_times(
-            [r.metrics for r in runs if labels[id(r)] == label], "env_steps"
-        )
-        s = survival.summarize(times)
-        print(f"| {label} | {s.runs} | {s.solved}/{s.runs} | {format_solve(s)} |")
+    for group in group_runs(runs):
+        s = survival.summarize(survival.solve_times([r.metrics for r in group.runs], "env_steps"))
+        print(f"| {group.label} | {s.runs} | {s.solved}/{s.runs} | {format_solve(s)} |")
     print()
 
 

@@ -8,7 +8,7 @@ from scipy.stats import mannwhitneyu
 
 from acexp import survival
 from acexp.report import find_runs
-from benchmarks.factors import EVAL_TAG, compare, solved_by_evaluation
+from benchmarks.factors import EVAL_TAG, compare, print_groups, solved_by_evaluation
 
 
 def job(sweep: Path, overrides: list[str], metrics: dict) -> None:
@@ -72,3 +72,34 @@ def test_solved_by_evaluation_is_the_first_evaluation_that_reached_the_threshold
     assert solved_by_evaluation(run, 200.0)["steps_to_solve"] == 100
     assert solved_by_evaluation(run, 230.0)["steps_to_solve"] == 200
     assert solved_by_evaluation(run, 231.0) == {**run.metrics, "steps_to_solve": None}
+
+
+def test_groups_table_counts_each_groups_runs_whose_evaluation_reached_the_threshold(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    first_reach = {
+        ("shared", 0): 100,
+        ("shared", 1): None,
+        ("unshared", 0): 50,
+        ("unshared", 1): 150,
+    }
+    for arch, seed in first_reach:
+        job(tmp_path, [f"arch={arch}", f"seed={seed}", "total_steps=200"],
+            {"steps_to_solve": None, "env_steps": 200})  # fmt: skip
+    runs = find_runs(tmp_path)
+    for run in runs:
+        arch, seed = run.overrides[0].split("=")[1], int(run.overrides[1].split("=")[1])
+        with SummaryWriter(str(run.path)) as writer:
+            for at in (50, 100, 150, 200):
+                reached = first_reach[arch, seed] is not None and at >= first_reach[arch, seed]
+                writer.add_scalar(EVAL_TAG, 210.0 if reached else 100.0, at)
+        run.metrics = solved_by_evaluation(run, 200.0)
+    print_groups(runs, 200.0)
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| arch")]
+    cells = [[c.strip() for c in row.split("|")[1:-1]] for row in rows]
+    assert [c[:3] for c in cells] == [["arch=shared", "2", "1/2"], ["arch=unshared", "2", "2/2"]]
+    # unshared: both reached it, at 50 and 150: the Kaplan-Meier median is the first time at
+    # which half had, 50
+    assert cells[1][3].startswith("50 [")
