@@ -12,6 +12,10 @@ scales one row.
 The parameters stay ordinary leaf `nn.Parameter`s with their own names and state_dict
 entries; only their storage moves. Loading weights copies into them in place, so the
 buffer follows.
+
+The optimizer steps `step_params`: the flat parameter for a single run; in a batch, one row
+per member, so that torch.optim keeps each member's state (Adam's step count too) apart and
+can step some members and not others (a member whose row has no gradient is skipped).
 """
 
 import warnings
@@ -77,6 +81,11 @@ class FlatParameters:
                 view.copy_(param)
                 param.data = view
         self.grad_views = _views(self.grad, params, self.row)
+        if self.members == 1:
+            self.step_params, self.step_grads = [self.flat], [self.grad]
+        else:  # rows of the buffer with no autograd history: leaves, as torch.optim needs
+            self.step_params = list(self.rows(self.flat.data))
+            self.step_grads = list(self.rows(self.grad))
         self.zero_grad()
 
     def rows(self, tensor: torch.Tensor) -> torch.Tensor:
@@ -86,9 +95,15 @@ class FlatParameters:
     def zero_grad(self) -> None:
         """Zero every gradient and (re)attach the views, in case something set one to None."""
         self.grad.zero_()
+        self.attach_grads()
+
+    def attach_grads(self) -> None:
+        """Point every parameter's and step parameter's `.grad` at its view of `grad`."""
         self.flat.grad = self.grad
         for param, view in zip(self.params, self.grad_views, strict=True):
             param.grad = view
+        for param, grad in zip(self.step_params, self.step_grads, strict=True):
+            param.grad = grad
 
     def flatten_state(self, per_param: list[dict]) -> dict:
         """Optimizer state saved per parameter (by earlier acexp) as the state of `flat`.

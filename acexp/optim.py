@@ -30,8 +30,9 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 class NamedOptimizer:
     """An optimizer with its name (joint, actor, critic) and the parameters it clips and steps.
 
-    The optimizer steps `flat.flat`, one buffer holding all of `params` (see flat_params);
-    `member_lrs` is set when the members of a batch have different learning rates.
+    The optimizer steps one buffer holding all of `params`, as one tensor or one row per
+    member (see flat_params); `member_lrs` is set when the members of a batch have different
+    learning rates.
     """
 
     name: str
@@ -68,30 +69,41 @@ class NamedOptimizer:
             return [self.optimizer.param_groups[0]["lr"]] * self.flat.members
         return self.member_lrs.squeeze(1).tolist()
 
-    def step(self) -> None:
+    def step(self, members: Sequence[bool] | None = None) -> None:
+        """Step every member, or the members `members` marks: the others' parameters and
+        optimizer state (moments, Adam's step count) stay exactly as they were."""
+        skipped = [] if members is None else [
+            param for param, stepped in zip(self.flat.step_params, members, strict=True)
+            if not stepped
+        ]  # fmt: skip
+        for param in skipped:
+            param.grad = None  # torch.optim leaves a parameter without a gradient alone
         if self.member_lrs is None:
             self.optimizer.step()
-            return
-        rows = self.flat.rows(self.flat.flat.data)
-        before = rows.clone()
-        self.optimizer.step()  # at lr 1
-        rows.sub_(before).mul_(self.member_lrs).add_(before)
+        else:
+            rows = self.flat.rows(self.flat.flat.data)
+            before = rows.clone()
+            self.optimizer.step()  # at lr 1
+            rows.sub_(before).mul_(self.member_lrs).add_(before)
+        if skipped:
+            self.flat.attach_grads()
 
     def member_state_dict(self, member: int) -> dict:
         """Member `member`'s optimizer state as a single run's optimizer holds it."""
         state = self.optimizer.state_dict()
-        rows = self.flat.members * self.flat.row
+        own = state["state"].get(0 if self.flat.members == 1 else member, {})
         own = {
-            index: {
-                key: self.flat.rows(value)[member].clone()
-                if torch.is_tensor(value) and value.numel() == rows
-                else value
-                for key, value in entry.items()
-            }
-            for index, entry in state["state"].items()
+            key: value.clone() if torch.is_tensor(value) else value for key, value in own.items()
         }
         (group,) = state["param_groups"]
-        return {"state": own, "param_groups": [{**group, "lr": self.lrs()[member]}]}
+        return {
+            "state": {0: own} if own else {},
+            "param_groups": [{**group, "params": [0], "lr": self.lrs()[member]}],
+        }
+
+    def reset_member(self, member: int) -> None:
+        """Forget member `member`'s optimizer state, as a new optimizer has none."""
+        self.optimizer.state.pop(self.flat.step_params[member], None)
 
     def load_state_dict(self, state: dict) -> None:
         """Load a single run's optimizer state, also as saved per parameter by earlier acexp."""
@@ -118,7 +130,7 @@ def _make(
     else:
         kwargs.update(momentum=float(cfg.get("momentum", 0.0)), foreach=True)
     flat = FlatParameters(params)
-    named = NamedOptimizer(name, OPTIMIZERS[kind]([flat.flat], **kwargs), flat)
+    named = NamedOptimizer(name, OPTIMIZERS[kind](flat.step_params, **kwargs), flat)
     named.set_lrs(lrs)
     return named
 
@@ -151,8 +163,10 @@ def apply_update(
     loss: torch.Tensor,
     optimizers: list[NamedOptimizer],
     max_grad_norm: float | torch.Tensor | None,
+    members: Sequence[bool] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Backpropagate once, clip each member's gradients by their global norm, step.
+    """Backpropagate once, clip each member's gradients by their global norm, step every
+    member or those `members` marks.
 
     `loss` is summed over the members: their parameters are disjoint, so each member's
     gradient is that of its own loss. `max_grad_norm` is one bound, one per member
@@ -171,7 +185,7 @@ def apply_update(
         if isinstance(max_grad_norm, torch.Tensor) or max_grad_norm:
             grad.mul_((max_grad_norm / (norm + 1e-6)).clamp_(max=1.0))
         norms[named.name] = norm.squeeze(1)
-        named.step()
+        named.step(members)
     return norms
 
 

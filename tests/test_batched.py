@@ -11,6 +11,7 @@ import signal
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -78,6 +79,40 @@ def test_a_batch_updates_each_member_as_its_single_model(name: str, mode: str, a
             # atol: RMSprop divides a near-zero gradient by its eps (1e-5), which magnifies the
             # rounding differences of batched and single matmuls
             torch.testing.assert_close(member[key], value, rtol=1e-5, atol=1e-5, msg=key)
+
+
+@pytest.mark.parametrize("name", ["adam", "rmsprop", "sgd"])
+def test_a_step_leaves_the_members_it_does_not_mark_as_they_were(name: str) -> None:
+    """Members that update at their own times (the per-episode trainer's) match single models
+    updated only then: Adam's step count, the moments and the weights of a member left out
+    of a step do not move."""
+    steps_of = [{0, 1, 2, 3, 4, 5}, {1, 3, 5}, {0, 4}]
+    singles = []
+    for seed in range(len(steps_of)):
+        torch.manual_seed(seed)
+        singles.append(SharedActorCritic(OBS, ACT, [16], "tanh"))
+    batch = stack_members(singles, SharedActorCritic(OBS, ACT, [16], "tanh", members=3))
+    cfgs = [optim_cfg(name, "joint", lr, 0.5) for lr in (1e-2, 3e-3, 1e-3)]
+    batch_optimizers = build_optimizers(batch, cfgs)
+    single_optimizers = [build_optimizers(m, c) for m, c in zip(singles, cfgs, strict=True)]
+    generator = torch.Generator().manual_seed(0)
+    for step in range(6):
+        obs = torch.randn(3, 32, 4, generator=generator)
+        actions = torch.randint(0, 2, (3, 32), generator=generator)
+        stepping = [step in steps for steps in steps_of]
+        apply_update(a2c_loss(batch, obs, actions), batch_optimizers, 0.5, stepping)
+        for k in np.flatnonzero(stepping):
+            apply_update(a2c_loss(singles[k], obs[k], actions[k]), single_optimizers[k], 0.5)
+    (joint,) = batch_optimizers
+    for k, model in enumerate(singles):
+        member = batch.member_state_dict(k)
+        for key, value in model.member_state_dict(0).items():
+            torch.testing.assert_close(member[key], value, rtol=1e-5, atol=1e-5, msg=key)
+        own, single = joint.member_state_dict(k)["state"][0], single_optimizers[k][0]
+        for key, value in single.member_state_dict(0)["state"][0].items():
+            torch.testing.assert_close(own[key], value, rtol=1e-5, atol=1e-6, msg=key)
+        if name == "adam":
+            assert own["step"].item() == len(steps_of[k])
 
 
 def test_each_member_is_clipped_by_its_own_gradient_norm() -> None:

@@ -171,13 +171,16 @@ class Trainer(ABC):
 
     # -- the loop's bookkeeping ---------------------------------------------------------------
 
-    def finished(self) -> bool:
-        """Write the checkpoints that are due and end the members that are done; then whether
-        to stop (a signal, or no member left)."""
+    def finished(self, members: np.ndarray | None = None) -> bool:
+        """Evaluate, write the checkpoints that are due and end the members that are done, of
+        every member or of those `members` marks (the members at a safe point, for a trainer
+        whose members are not all at one at once); then whether to stop (a signal, or no
+        member left)."""
+        ready = self.active if members is None else self.active & members
         due = self.next_eval_step <= self.env_steps
-        if self.eval_every and (due & self.active).any():
-            self.evaluate(np.flatnonzero(due & self.active))
-        for k in np.flatnonzero(self.active):
+        if self.eval_every and (due & ready).any():
+            self.evaluate(np.flatnonzero(due & ready))
+        for k in np.flatnonzero(ready):
             if self.env_steps[k] >= self.next_checkpoint_step[k]:
                 self.save_checkpoint(k)
             budget_spent = self.env_steps[k] >= self.total_steps[k]
@@ -219,26 +222,34 @@ class Trainer(ABC):
 
     # -- updates ------------------------------------------------------------------------------
 
-    def optimize(self, losses: dict[str, torch.Tensor]) -> None:
-        """One step on actor + vf_coef * critic - ent_coef * entropy, per member; every entry
-        ([members]) is logged."""
+    def optimize(self, losses: dict[str, torch.Tensor], members: np.ndarray | None = None) -> None:
+        """One step on actor + vf_coef * critic - ent_coef * entropy, per member (every member,
+        or those `members` marks); every entry ([members]) is logged."""
         loss = total_loss(
             losses["actor"], losses["critic"], losses["entropy"], self.vf_coef, self.ent_coef
         )
-        self.update({name: value.detach() for name, value in losses.items()}, loss)
+        self.update({name: value.detach() for name, value in losses.items()}, loss, members)
 
-    def update(self, losses: dict[str, torch.Tensor], loss: torch.Tensor) -> None:
-        """One gradient step on `loss` ([members]); scalars are written when a logger is due."""
-        grad_norms = apply_update(loss, self.optimizers, self.max_grad_norm)
-        self.log_update(losses, grad_norms)
+    def update(
+        self, losses: dict[str, torch.Tensor], loss: torch.Tensor, members: np.ndarray | None = None
+    ) -> None:
+        """One gradient step on `loss` ([members]) for every member, or those `members` marks
+        (the others stay as they were); scalars are written when a logger is due."""
+        grad_norms = apply_update(loss, self.optimizers, self.max_grad_norm, members)
+        self.log_update(losses, grad_norms, members)
 
     def log_update(
-        self, losses: dict[str, torch.Tensor], grad_norms: dict[str, torch.Tensor]
+        self,
+        losses: dict[str, torch.Tensor],
+        grad_norms: dict[str, torch.Tensor],
+        members: np.ndarray | None = None,
     ) -> None:
-        """Write update scalars for the members whose logger is due (for trainers that step
-        several times). In a batch, a member whose weights went non-finite fails here alone,
-        after every update, before its NaN actions reach its envs."""
-        due = [k for k in np.flatnonzero(self.active) if self.loggers[k].due(self.env_steps[k])]
+        """Write update scalars for the members updated (all, or those `members` marks) whose
+        logger is due (for trainers that step several times). In a batch, a member whose
+        weights went non-finite fails here alone, after every update, before its NaN actions
+        reach its envs."""
+        updated = self.active if members is None else self.active & members
+        due = [k for k in np.flatnonzero(updated) if self.loggers[k].due(self.env_steps[k])]
         if due or self.members > 1:
             self.fail_non_finite()
         due = [k for k in due if self.active[k]]
@@ -317,9 +328,7 @@ class Trainer(ABC):
         if self.members > 1:
             self.model.load_member_state_dict(k, self.initial_weights[k])
             for named in self.optimizers:
-                for value in named.optimizer.state[named.flat.flat].values():
-                    if torch.is_tensor(value) and value.numel() == named.flat.flat.numel():
-                        named.flat.rows(value)[k].zero_()
+                named.reset_member(k)
 
     # -- a member's end -----------------------------------------------------------------------
 
