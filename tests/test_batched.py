@@ -21,8 +21,9 @@ from acexp.losses import actor_loss, batch_mean, critic_loss, normalize
 from acexp.models import SharedActorCritic, UnsharedActorCritic
 from acexp.models.actor_critic import stack_members
 from acexp.optim import apply_update, build_optimizers
-from acexp.run import run
+from acexp.run import run, train_members
 from acexp.trainers.base import Trainer, build_member_model, build_model
+from acexp.trainers.episodic import Episodes, EpisodicTrainer
 from tests.conftest import make_cfg
 
 OBS, ACT = gym.spaces.Box(-1, 1, (4,)), gym.spaces.Discrete(2)
@@ -215,6 +216,56 @@ def test_a_member_starts_from_the_weights_of_its_single_run(arch: str) -> None:
         assert all(torch.equal(member[name], single[name]) for name in single)
 
 
+def test_episodic_members_update_on_their_own_episodes_as_single_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each member of a per-episode batch updates once per episode of its own, on its own
+    clock (some updates leave out members still playing, which rounds of one episode each
+    would not), and ends with the weights of a single run that updates on the same episodes
+    from the same initial weights."""
+    played: dict[int, list] = {}  # member -> its episodes: observations, actions, rewards
+    left_out = []  # per update: how many members still training it left out
+    train = EpisodicTrainer.train
+
+    def recording_train(self: EpisodicTrainer, members: np.ndarray) -> None:
+        left_out.append(int((self.active & ~members).sum()))
+        for k in np.flatnonzero(members):
+            start, rewards = int(self.episodes.start[k]), list(self.episodes.rewards[k])
+            observations, actions = self.episodes.since(start)
+            episode = observations[k : k + 1, : len(rewards)], actions[k : k + 1, : len(rewards)]
+            played.setdefault(int(k), []).append((*episode, rewards))
+        train(self, members)
+
+    monkeypatch.setattr(EpisodicTrainer, "train", recording_train)
+    cfgs = [make_cfg("algo=episodic", f"seed={k}", f"optim.lr={lr}", "total_steps=2500", *QUIET)
+            for k, lr in enumerate((3e-2, 3e-2, 1e-4))]  # fmt: skip
+    batch = train_members(cfgs, member_dirs(tmp_path, 3))
+    updates = [len(played[k]) for k in range(3)]
+    assert sum(left_out) > len(left_out) / 2, left_out
+    for k, cfg in enumerate(cfgs):
+        lengths = [len(rewards) for *_, rewards in played[k]]
+        assert sum(lengths) == batch.env_steps[k] >= 2500
+        assert updates[k] - batch.stats[k].episodes in (0, 1)  # and the budget's last part
+        monkeypatch.setattr(EpisodicTrainer, "train", train)
+        single = EpisodicTrainer([cfg], [tmp_path / f"single{k}"])
+        single.model.load_member_state_dict(0, batch.initial_weights[k])
+        for observations, actions, rewards in played[k]:
+            single.episodes = Episodes(1)
+            single.episodes.begin(0, None)
+            single.episodes.record(observations, actions)
+            single.episodes.rewards[0] = rewards
+            single.train(np.ones(1, dtype=bool))
+        single.close()
+        member, alone = batch.model.member_state_dict(k), single.model.member_state_dict(0)
+        for name, value in alone.items():
+            # Adam steps each weight by about lr whatever its gradient's size, so the rounding
+            # of batched and single matmuls in near-zero gradients grows to ~1e-4 at lr 3e-2;
+            # an update too many or too few would move the weights by ~lr
+            torch.testing.assert_close(member[name], value, rtol=0, atol=1e-3, msg=name)
+        (joint,) = batch.optimizers
+        assert joint.member_state_dict(k)["state"][0]["step"].item() == updates[k]
+
+
 def test_a_member_that_solves_stops_with_its_own_figures(tmp_path: Path) -> None:
     cfgs = [make_cfg("seed=0", "optim.lr=4e-3", "total_steps=150000", *QUIET),
             make_cfg("seed=0", "optim.lr=1e-6", "total_steps=20000", *QUIET)]  # fmt: skip
@@ -235,8 +286,9 @@ def test_a_member_that_fails_fails_alone(tmp_path: Path) -> None:
     assert math.isfinite(fine["final_return"])
 
 
+@pytest.mark.parametrize("algo", ["a2c", "episodic"])  # episodic: members mid-episode at the signal
 def test_sigterm_checkpoints_every_member_and_each_resumes_as_a_single_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, algo: str
 ) -> None:
     save = Trainer.save_checkpoint
 
@@ -246,8 +298,8 @@ def test_sigterm_checkpoints_every_member_and_each_resumes_as_a_single_run(
 
     monkeypatch.setattr(Trainer, "save_checkpoint", save_then_stop)
     dirs = member_dirs(tmp_path, 2)
-    cfgs = [make_cfg(f"seed={k}", "total_steps=3000", "checkpoint.every_steps=1000", *QUIET)
-            for k in (0, 1)]  # fmt: skip
+    cfgs = [make_cfg(f"algo={algo}", f"seed={k}", "total_steps=3000", "checkpoint.every_steps=1000",
+                     *QUIET) for k in (0, 1)]  # fmt: skip
     for cfg, out in zip(cfgs, dirs, strict=True):
         (out / ".hydra").mkdir(parents=True)
         OmegaConf.save(cfg, out / ".hydra" / "config.yaml")  # what the launcher saves

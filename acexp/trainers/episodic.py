@@ -5,9 +5,12 @@ std; advantage = return - value; the policy and value losses are summed over the
 (smooth L1 for the value, by default) and added. An episode ends on termination or on the
 env's time limit.
 
-In a batch, members play their episodes side by side, one batched step at a time; a member
-whose episode has ended waits for the round to end, so that every member performs exactly
-the per-episode algorithm: one update per episode of its own.
+In a batch, members play side by side, one batched step at a time, each on its own clock: a
+member whose episode has ended waits until half the members in an episode have ended theirs
+(or none plays on); those members then update together, and the optimizer leaves the others'
+weights and state alone (`NamedOptimizer.step`). Each member starts its next episode after
+its own update, so every member performs exactly the per-episode algorithm, one update per
+episode of its own, and a short episode does not wait for the longest of its batch.
 """
 
 import gymnasium as gym
@@ -40,77 +43,84 @@ class EpisodicTrainer(Trainer):
         super().load_state_dict(state)
         set_generator_state(self.envs[0], state["env_rng"])
 
-    def finished(self) -> bool:
+    def finished(self, members: np.ndarray | None = None) -> bool:
         """As every trainer's, and a member also ends at the tutorial's episode cap."""
-        for k in np.flatnonzero(self.active):
+        ready = self.active if members is None else self.active & members
+        for k in np.flatnonzero(ready):
             if self.stats[k].episodes >= self.algo.max_episodes:
                 self.end_member(k, "completed")
-        return super().finished()
+        return super().finished(members)
 
     def learn(self) -> None:
+        """Play and update until `finished()`; checkpoints, evaluations and a member's end
+        fall between its episodes (`resting`), and a stop lets the episodes in play end."""
         self.start_clocks()
-        while not self.finished():
-            self.run_round()
+        self.episodes = Episodes(self.members)
+        resting = np.ones(self.members, dtype=bool)  # between episodes
+        playing = np.zeros(self.members, dtype=bool)
+        while True:
+            stop = self.finished(resting)
+            for k in np.flatnonzero(resting & self.active if not stop else []):
+                self.episodes.begin(k, self.envs[k].reset()[0])
+                playing[k], resting[k] = True, False
+            if resting.all():
+                return
+            while playing.any() and not _update_due(playing, resting):
+                self.step(playing)
+            waiting = ~playing & ~resting
+            self.train(waiting)
+            self.episodes.forget_before(playing)
+            resting |= waiting
 
-    def run_round(self) -> None:
-        """One episode of every active member, stepped together; then one update.
+    def step(self, playing: np.ndarray) -> None:
+        """One env step of every member `playing`, acting from one batched forward pass
+        without a graph; a member leaves `playing` when its episode ends, its budget is spent
+        or its episode reaches the step cap."""
+        episodes = self.episodes
+        batch = torch.as_tensor(np.stack(episodes.shown()), device=self.device).unsqueeze(1)
+        with torch.no_grad():  # not inference_mode: the actions are used again in training
+            # running observation statistics (env.obs_norm=running) of the members playing
+            self.model.observe(batch, None if playing.all() else torch.from_numpy(playing))
+            action = self.model.act(batch)[0]
+        episodes.record(batch, action)
+        env_actions = to_env_actions(action[:, 0])
+        for k in np.flatnonzero(playing):
+            obs, reward, terminated, truncated, _ = self.envs[k].step(env_actions[k])
+            rewards = episodes.rewards[k]
+            episodes.obs[k] = obs
+            rewards.append(float(reward))
+            self.env_steps[k] += 1
+            if terminated or truncated:
+                self.end_episode(k, sum(rewards), len(rewards))
+                playing[k] = False
+            elif (
+                self.env_steps[k] >= self.total_steps[k]
+                or len(rewards) >= self.algo.max_episode_steps
+            ):
+                playing[k] = False  # budget spent, or the step cap: trained on as it stands
 
-        Acting builds no graph: the update evaluates the round's observations and actions in
-        one forward pass over [members, steps], with the weights that acted (they change only
-        in the update), which gives the gradient of a forward pass per step for less. Running
-        observation statistics (env.obs_norm=running) are those at the round's end, as in
-        A2C's update."""
-        playing = self.active.copy()
-        obs = [env.reset()[0] if playing[k] else None for k, env in enumerate(self.envs)]
-        idle = next(o for o in obs if o is not None)  # what a member that does not play is shown
-        obs = [idle if o is None else o for o in obs]
-        observations, actions, masks = [], [], []
-        rewards: list[list[float]] = [[] for _ in self.envs]
-        for _ in range(self.algo.max_episode_steps):
-            batch = torch.as_tensor(np.stack(obs), device=self.device).unsqueeze(1)
-            with torch.no_grad():  # not inference_mode: the actions are used again in training
-                # running observation statistics (env.obs_norm=running) of the members playing
-                self.model.observe(batch, None if playing.all() else torch.from_numpy(playing))
-                action = self.model.act(batch)[0]
-            observations.append(batch)
-            actions.append(action)
-            masks.append(torch.from_numpy(playing.copy()))
-            env_actions = to_env_actions(action[:, 0])
-            for k in np.flatnonzero(playing):
-                obs[k], reward, terminated, truncated, _ = self.envs[k].step(env_actions[k])
-                rewards[k].append(float(reward))
-                self.env_steps[k] += 1
-                if terminated or truncated:
-                    self.end_episode(k, sum(rewards[k]), len(rewards[k]))
-                    playing[k] = False
-                elif self.env_steps[k] >= self.total_steps[k]:
-                    playing[k] = False
-            if not playing.any():
-                break
-        log_probs, entropies, values = self.model.evaluate_actions(
-            torch.cat(observations, 1), torch.cat(actions, 1)
-        )
-        self.train(log_probs, values, entropies, rewards, torch.stack(masks, 1).to(self.device))
-
-    def train(
-        self,
-        log_probs: torch.Tensor,
-        values: torch.Tensor,
-        entropies: torch.Tensor,
-        rewards: list[list[float]],
-        mask: torch.Tensor,
-    ) -> None:
-        """One update per member on its episode: [members, steps] tensors, `mask` marking the
-        steps each member played (a single run's episode fills its row)."""
-        returns = torch.zeros(mask.shape)
-        for k, member_rewards in enumerate(rewards):
-            if member_rewards:
-                returns[k, : len(member_rewards)] = discounted_returns(
-                    torch.tensor(member_rewards), float(self.cfgs[k].algo.gamma)
-                )
+    def train(self, members: np.ndarray) -> None:
+        """One update of each member `members` marks, on its episode. Acting built no graph:
+        the update evaluates the episodes' observations and actions in one forward pass over
+        [members, steps] with the weights that acted (a member's weights change only at its
+        own update), which gives the gradient of a forward pass per step for less. Running
+        observation statistics (env.obs_norm=running) are those at the episode's end."""
+        episodes = self.episodes
+        first = int(episodes.start[members].min())
+        observations, actions = episodes.since(first)
+        log_probs, entropies, values = self.model.evaluate_actions(observations, actions)
+        returns = torch.zeros(log_probs.shape)
+        mask = torch.zeros(log_probs.shape, dtype=torch.bool)
+        for k in np.flatnonzero(members):
+            begin, rewards = int(episodes.start[k]) - first, episodes.rewards[k]
+            gamma = float(self.cfgs[k].algo.gamma)
+            returns[k, begin : begin + len(rewards)] = discounted_returns(
+                torch.tensor(rewards), gamma
+            )
+            mask[k, begin : begin + len(rewards)] = True
+        # no mask when every member played every step (always so in a single run)
+        mask = None if bool(mask.all()) else mask.to(self.device)
         returns = returns.to(self.device)
-        if bool(mask.all()):
-            mask = None  # every member played every step (always so in a single run)
         if self.algo.normalize_returns:
             returns = normalize(returns, self.algo.return_norm_eps, mask)
         reduction = self.algo.loss_reduction
@@ -119,4 +129,53 @@ class EpisodicTrainer(Trainer):
             "critic": critic_loss(values, returns, self.algo.critic_loss, reduction, mask),
             "entropy": batch_mean(entropies, mask),
         }
-        self.optimize(losses)
+        self.optimize(losses, None if members.all() else members)
+
+
+def _update_due(playing: np.ndarray, resting: np.ndarray) -> bool:
+    """Whether the members whose episode has ended update now: once they are half of the
+    members in an episode. Waiting costs them nothing while others play (a batched step
+    costs about the same for any number of players), and updating less often saves updates;
+    so a short episode waits for a few others, not for the longest."""
+    waiting = (~playing & ~resting).sum()
+    return 2 * waiting >= (~resting).sum()
+
+
+class Episodes:
+    """The members' episodes in play: each member's last observation, rewards so far and
+    first batched step; and the batched steps (what every member was shown, what it did)
+    from the first step of the oldest episode still needed."""
+
+    def __init__(self, members: int) -> None:
+        self.obs: list[np.ndarray | None] = [None] * members
+        self.rewards: list[list[float]] = [[] for _ in range(members)]
+        self.start = np.zeros(members, dtype=np.int64)
+        self.observations: list[torch.Tensor] = []  # [members, 1, ...] per batched step
+        self.actions: list[torch.Tensor] = []
+        self.first = 0  # the batched step of observations[0]
+        self.now = 0  # batched steps so far
+
+    def begin(self, k: int, obs: np.ndarray) -> None:
+        self.obs[k], self.rewards[k], self.start[k] = obs, [], self.now
+
+    def shown(self) -> list[np.ndarray]:
+        """What every member is shown: its last observation; a member that never played is
+        shown another's (acting on it changes nothing)."""
+        idle = next(o for o in self.obs if o is not None)
+        return [idle if o is None else o for o in self.obs]
+
+    def record(self, observations: torch.Tensor, actions: torch.Tensor) -> None:
+        self.observations.append(observations)
+        self.actions.append(actions)
+        self.now += 1
+
+    def since(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The observations and actions of the batched steps from `step` on, [members, steps]."""
+        index = step - self.first
+        return torch.cat(self.observations[index:], 1), torch.cat(self.actions[index:], 1)
+
+    def forget_before(self, playing: np.ndarray) -> None:
+        """Drop the steps that no episode still in play needs."""
+        keep = int(self.start[playing].min()) if playing.any() else self.now
+        del self.observations[: keep - self.first], self.actions[: keep - self.first]
+        self.first = keep
