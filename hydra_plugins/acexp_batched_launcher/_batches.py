@@ -1,8 +1,13 @@
 """Train batches in this process or side by side in worker processes, and stop them on a signal.
 
-A worker is a spawned process in its own process group: a terminal's Ctrl-C reaches only the
-sweep process, which passes each SIGINT/SIGTERM on to every worker once, so a batch sees a
-signal once and stops at its next safe point with a checkpoint (a second one stops it at once).
+A worker is a process in its own process group: a terminal's Ctrl-C reaches only the sweep
+process, which passes each SIGINT/SIGTERM on to every worker once, so a batch sees a signal
+once and stops at its next safe point with a checkpoint (a second one stops it at once).
+
+Workers fork from multiprocessing's fork server, which imports torch and acexp once
+(`WORKER_IMPORTS`); `start_fork_server()` starts it early, so that those imports overlap the
+sweeper composing the jobs and a worker starts in a fraction of a second, not in seconds.
+Where there is no fork server (Windows), workers are spawned.
 """
 
 import logging
@@ -12,7 +17,7 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from multiprocessing import resource_tracker
+from multiprocessing import forkserver, resource_tracker
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -25,6 +30,8 @@ from acexp.signals import STOP_SIGNALS, handling
 from ._held_signals import HeldSignals
 
 READY = "ready"  # a worker's first message: it holds signals now, so they may be passed on
+# what every worker imports, and what torch.optim imports at its first step (torch._dynamo)
+WORKER_IMPORTS = ["acexp.run", "torch._dynamo", __name__]
 
 
 @dataclass
@@ -111,9 +118,9 @@ def _in_this_process(batches: Iterator[Batch]) -> tuple[list[Trained], int | Non
 
 
 class _Worker:
-    """One batch in a spawned process; messages come back over a pipe."""
+    """One batch in a worker process; messages come back over a pipe."""
 
-    def __init__(self, context: multiprocessing.context.SpawnContext, batch: Batch) -> None:
+    def __init__(self, context: multiprocessing.context.BaseContext, batch: Batch) -> None:
         self.batch = batch
         self.ready = False
         self.conn, child_end = context.Pipe(duplex=False)
@@ -138,8 +145,27 @@ class _Worker:
             return [failure(error)] * len(self.batch.jobs)
 
 
+def _context() -> multiprocessing.context.BaseContext:
+    """Fork server where there is one (preloading WORKER_IMPORTS), else spawn: never plain
+    fork, whose child would inherit the sweep process's threads and state."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(WORKER_IMPORTS)
+    return context
+
+
+def start_fork_server() -> None:
+    """Start the fork server now, in the background (see the module's doc). It and the
+    workers forked from it start with SIGINT/SIGTERM blocked, as a worker must start."""
+    if isinstance(_context(), multiprocessing.context.ForkServerContext):
+        resource_tracker.ensure_running()
+        with _signals_blocked():
+            forkserver.ensure_running()
+
+
 def _in_workers(batches: Iterator[Batch], workers: int) -> tuple[list[Trained], int | None]:
-    context = multiprocessing.get_context("spawn")
+    context = _context()
     running: dict[Connection, _Worker] = {}
     trained: list[Trained] = []
     stop: list[int] = []

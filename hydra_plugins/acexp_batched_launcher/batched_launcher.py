@@ -21,7 +21,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from ._batches import Batch, Trained, run_batches
+from ._batches import Batch, Trained, run_batches, start_fork_server
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,8 @@ class BatchedLauncher(Launcher):
         self.task_function = task_function
         self.hydra_context = hydra_context
         self.compositions = KeptCompositions(hydra_context.config_loader)
+        if self.n_jobs != 1:  # its imports overlap the sweeper composing the jobs
+            start_fork_server()
 
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
