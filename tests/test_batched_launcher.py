@@ -182,6 +182,31 @@ def test_the_launcher_takes_the_sweepers_compositions_instead_of_composing_again
         assert kept.take(master, ["seed=1"]).seed == 1 and len(compositions) == 3
 
 
+def test_jobs_that_differ_in_plain_values_are_made_from_a_sibling_as_composing_makes_them() -> None:
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        master = compose("config", return_hydra_config=True)
+        compose_with_hydra = loader.load_sweep_config
+        composed = []
+        loader.load_sweep_config = lambda *args: composed.append(args) or compose_with_hydra(*args)
+        kept = KeptCompositions(loader)
+        jobs = [
+            ["arch=shared", "optim.lr=4e-3", "seed=0"],
+            ["arch=shared", "optim.lr=4e-3", "seed=1"],
+            ["arch=shared", "optim.lr=1e-3", "seed=7"],  # two plain values
+            ["arch=unshared", "optim.lr=4e-3", "seed=0"],  # a group: composed
+            ["arch=unshared", "optim.lr=1e-3", "seed=5"],  # from the unshared sibling
+            ["arch=shared", "optim.lr=4e-3", "total_steps=9"],  # another key: composed
+        ]
+        made = [kept.take(master, job) for job in jobs]
+        assert [args[1] for args in composed] == [jobs[0], jobs[3], jobs[5]]
+        for job, config in zip(jobs, made, strict=True):
+            want = OmegaConf.to_container(compose_with_hydra(master, job))
+            assert OmegaConf.to_container(config) == want, job
+        assert made[4].hydra.job.override_dirname == "arch=unshared,optim.lr=1e-3,seed=5"
+        assert made[2].hydra.overrides.task == jobs[2]
+
+
 def test_a_bad_value_in_one_job_stops_the_sweep_before_anything_trains(tmp_path: Path) -> None:
     # each value passes the CLI's own check; only seed=0 with optim.lr=${seed} gives lr=0
     out = tmp_path / "sweep"
