@@ -60,9 +60,11 @@ class EpisodicTrainer(Trainer):
         playing = np.zeros(self.members, dtype=bool)
         while True:
             stop = self.finished(resting)
-            for k in np.flatnonzero(resting & self.active if not stop else []):
+            starting = np.zeros_like(resting) if stop else resting & self.active
+            for k in np.flatnonzero(starting):
                 self.episodes.begin(k, self.envs[k].reset()[0])
-                playing[k], resting[k] = True, False
+            playing |= starting
+            resting &= ~starting
             if resting.all():
                 return
             while playing.any() and not _update_due(playing, resting):
