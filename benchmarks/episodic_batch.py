@@ -24,7 +24,7 @@ import acexp.trainers.episodic as episodic
 from acexp.cli_checks import CONF
 from acexp.run import train_members
 
-OWN_CLOCKS = episodic._update_due
+OWN_CLOCKS = episodic.update_due
 
 
 def rounds(playing: np.ndarray, resting: np.ndarray) -> bool:
@@ -45,14 +45,14 @@ def train_once(cfgs: list, rule) -> tuple[float, int, int]:
         updates += 1
         train(self, members)
 
-    episodic._update_due, episodic.EpisodicTrainer.train = rule, counted
+    episodic.update_due, episodic.EpisodicTrainer.train = rule, counted
     try:
         with TemporaryDirectory() as tmp:
             start = time.perf_counter()
             trainer = train_members(cfgs, [Path(tmp) / str(k) for k in range(len(cfgs))])
             wall = time.perf_counter() - start
     finally:
-        episodic._update_due, episodic.EpisodicTrainer.train = OWN_CLOCKS, train
+        episodic.update_due, episodic.EpisodicTrainer.train = OWN_CLOCKS, train
     return wall, trainer.episodes.now, updates
 
 

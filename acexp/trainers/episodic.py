@@ -67,7 +67,7 @@ class EpisodicTrainer(Trainer):
             resting &= ~starting
             if resting.all():
                 return
-            while playing.any() and not _update_due(playing, resting):
+            while playing.any() and not update_due(playing, resting):
                 self.step(playing)
             waiting = ~playing & ~resting
             self.train(waiting)
@@ -134,7 +134,7 @@ class EpisodicTrainer(Trainer):
         self.optimize(losses, None if members.all() else members)
 
 
-def _update_due(playing: np.ndarray, resting: np.ndarray) -> bool:
+def update_due(playing: np.ndarray, resting: np.ndarray) -> bool:
     """Whether the members whose episode has ended update now: once they are half of the
     members in an episode. Waiting costs them nothing while others play (a batched step
     costs about the same for any number of players), and updating less often saves updates;
