@@ -1,4 +1,9 @@
-"""`python -m acexp [overrides]`: a thin Hydra entry point around `acexp.run.run`."""
+"""`python -m acexp [overrides]`: a thin Hydra entry point around `acexp.run.run`.
+
+What imports torch (acexp.run, the checks' registries) is imported where it is used: a sweep's
+launcher gets its start before this process spends a second and more importing torch
+(acexp.sweep.start_launcher).
+"""
 
 import logging
 import signal
@@ -10,15 +15,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from acexp.checkpoint import save_failure
 from acexp.cli_checks import CONF, check_overrides
 from acexp.errors import ConfigError, NonFiniteError, SaveError
-from acexp.logger import job_name
 from acexp.objective import objective
 from acexp.resume import resume_argv
-from acexp.run import record_failure, run
-from acexp.sweep import job_label, reports_failures, run_name_overrides
-from acexp.validate import check_device
+from acexp.sweep import job_label, reports_failures, run_name_overrides, start_launcher
 
 log = logging.getLogger("acexp")
 
@@ -26,6 +27,9 @@ log = logging.getLogger("acexp")
 def _train(cfg: DictConfig) -> dict:
     """`run(cfg)`, after checking that this machine has the run's device (a resumed run's
     device is in its saved config)."""
+    from acexp.run import run
+    from acexp.validate import check_device
+
     saved = Path(cfg.resume) / ".hydra" / "config.yaml" if cfg.get("resume") else None
     check_device(OmegaConf.load(saved).get("device", "cpu") if saved else cfg.device)
     return run(cfg)
@@ -34,6 +38,10 @@ def _train(cfg: DictConfig) -> dict:
 @hydra.main(version_base="1.3", config_path=str(CONF), config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Returns the configured objective (acexp/objective.py), which sweepers such as Optuna use."""
+    from acexp.checkpoint import save_failure
+    from acexp.logger import job_name
+    from acexp.run import record_failure
+
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
     if hydra_cfg.mode == RunMode.MULTIRUN:
@@ -72,7 +80,7 @@ def cli() -> None:
     """Check the command line before Hydra makes a run directory, then hand it to Hydra."""
     try:
         args = resume_argv(sys.argv[1:])
-        check_overrides(args)
+        check_overrides(args, launching=start_launcher)
         sys.argv[1:] = args + run_name_overrides(args)
     except ConfigError as exc:
         print(f"acexp: error: {exc}", file=sys.stderr)

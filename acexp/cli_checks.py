@@ -8,6 +8,7 @@ typo in one of its values fails before its first job rather than in every job.
 
 import copy
 import difflib
+from collections.abc import Callable
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -15,11 +16,10 @@ from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, ValueType
 from hydra.errors import HydraException, MissingConfigException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from acexp.errors import ConfigError
-from acexp.validate import OPTIONAL_KEYS, check_device, is_optional_key, validate
 
 # The Hydra config tree: conf/ at the top of the repo, shipped by a wheel or a non-editable
 # install inside the package as acexp/conf (pyproject.toml); a checkout or an editable install
@@ -86,6 +86,8 @@ def check_added_keys(overrides: list[str], cfg: DictConfig) -> None:
     `cfg` is composed without these overrides; config groups (`+experiment=...`) and `hydra.*`
     keys are Hydra's business.
     """
+    from acexp.validate import OPTIONAL_KEYS, is_optional_key  # torch: see _validate
+
     for override in OverridesParser.create().parse_overrides(overrides):
         key = override.key_or_group
         if not (override.is_add() or override.is_force_add()) or key.startswith("hydra"):
@@ -152,12 +154,35 @@ def composed_run(overrides: list[str], first: tuple[list[str], DictConfig] | Non
     return cfg if cfg is not None else compose(config_name="config", overrides=overrides)
 
 
-def check_overrides(args: list[str]) -> None:
+def _first_run(overrides: list[str], launching: Callable[[DictConfig], None] | None) -> DictConfig:
+    """The first run's config, composed; `launching` gets its Hydra config first."""
+    if launching is None:
+        return compose(config_name="config", overrides=overrides)
+    cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+    launching(cfg.hydra)
+    with open_dict(cfg):
+        del cfg["hydra"]  # as compose() returns it without return_hydra_config
+    return cfg
+
+
+def _validate(cfg: DictConfig) -> None:
+    """The run's values and device. acexp.validate imports torch (its registries), so it is
+    imported here: after a sweep's launcher has had its start (check_overrides)."""
+    from acexp.validate import check_device, validate
+
+    validate(cfg)
+    check_device(cfg.device)
+
+
+def check_overrides(args: list[str], launching: Callable[[DictConfig], None] | None = None) -> None:
     """Compose and validate the overrides (each value of a `-m` sweep); one-line ConfigError.
 
     Also refuses added keys acexp does not read, and a device this machine lacks. Command lines
-    with other flags (--cfg, --help, -cn, ...) and resumes go to Hydra as they are.
+    with other flags (--cfg, --help, -cn, ...) and resumes go to Hydra as they are. A sweep's
+    `launching` gets the first run's Hydra config (its `hydra` node) once that is composed,
+    before any value is validated (which imports torch): acexp.sweep.start_launcher.
     """
+    multirun = any(arg in ("-m", "--multirun") for arg in args)
     args = [arg for arg in args if arg not in ("-m", "--multirun")]
     if any(arg.startswith("-") for arg in args) or any(a.startswith("resume=") for a in args):
         return
@@ -167,13 +192,15 @@ def check_overrides(args: list[str]) -> None:
             first = None
             for overrides in runs:
                 try:
-                    cfg = composed_run(overrides, first)
+                    if first is None:
+                        cfg = _first_run(overrides, launching if multirun else None)
+                    else:
+                        cfg = composed_run(overrides, first)
                 except HydraException as exc:
                     raise ConfigError(_one_line(exc, overrides)) from None
                 if first is None:
                     first = (overrides, cfg)
-                validate(cfg)
-                check_device(cfg.device)
+                _validate(cfg)
             added = [o for o in runs[0] if o.startswith("+")]
             if added:
                 base = [o for o in runs[0] if o not in added or _is_group(o)]

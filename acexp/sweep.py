@@ -1,4 +1,7 @@
-"""A `-m` sweep as a whole: its run names, and the one line it ends with.
+"""A `-m` sweep as a whole: its launcher's head start, its run names, and the line it ends with.
+
+The head start: `start_launcher` lets the sweep's launcher start its workers while this process
+still checks the command line (see its doc); the batched launcher's take seconds to start.
 
 Run names: Hydra names each job's directory by its overrides (`hydra.job.override_dirname`),
 so every run of `-m arch=shared,unshared seed=0,1 total_steps=20000` would carry
@@ -21,16 +24,34 @@ from typing import Any
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from hydra.utils import get_class
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from acexp.cli_checks import CONF, single_runs
-from acexp.hparams import write_experiment
 
 log = logging.getLogger("acexp")
 
 EXCLUDE_KEY = "hydra.job.config.override_dirname.exclude_keys"
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 SHOWN_FAILURES = 3  # failed jobs named in the summary line; the report lists them all
+
+
+def start_launcher(hydra_cfg: DictConfig) -> None:
+    """Call the sweep's launcher class's `start_early(**settings)`, if it has one.
+
+    `python -m acexp -m` calls this with the first job's Hydra config before it imports torch
+    to check the values: the batched launcher starts its fork server here, which imports torch
+    in a process of its own meanwhile (hydra_plugins/acexp_batched_launcher/_batches.py).
+    """
+    launcher = hydra_cfg.get("launcher")
+    try:
+        start_early = getattr(get_class(str(launcher._target_)), "start_early", None)
+        settings = OmegaConf.to_container(launcher, resolve=True)
+    except (ImportError, ValueError, OmegaConfBaseException):
+        return  # a launcher Hydra cannot make is reported when Hydra makes it
+    if start_early is not None:
+        start_early(**{k: v for k, v in settings.items() if k != "_target_"})
 
 
 def run_name_overrides(args: list[str]) -> list[str]:
@@ -111,6 +132,8 @@ class SweepSummary(Callback):
         self.before = _jobs(Path(config.hydra.sweep.dir))  # jobs of an earlier sweep there
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from acexp.hparams import write_experiment  # tensorboard: not before a launcher starts
+
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return  # e.g. no job ran

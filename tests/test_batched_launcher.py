@@ -220,6 +220,46 @@ def test_a_bad_value_in_one_job_stops_the_sweep_before_anything_trains(tmp_path:
     assert [p.name for p in out.iterdir()] == ["multirun.yaml"]  # no job directory
 
 
+EARLY_START = """
+import sys
+import hydra_plugins.acexp_batched_launcher._batches as batches
+from acexp.__main__ import cli
+
+def start_fork_server():
+    print("fork server started; torch imported:", "torch" in sys.modules, flush=True)
+    raise SystemExit(0)  # the command line has not been checked yet: nothing else to see
+
+batches.start_fork_server = start_fork_server  # Hydra's plugin scan re-executes the launcher
+cli()  # sys.argv[1:]: the arguments after -c's code
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "started"),
+    [
+        (["-m", "seed=0,1", "hydra/launcher=batched"], True),
+        (["-m", "+experiment=tutorial_sweep", "total_steps=abc"], True),  # launcher from a preset
+        (["seed=0", "hydra/launcher=batched", "total_steps=abc"], False),  # a single run
+        (["-m", "hydra/launcher=batched", "hydra.launcher.n_jobs=1", "total_steps=abc"], False),
+        (["-m", "seed=0,1", "total_steps=abc"], False),  # the basic launcher
+    ],
+)
+def test_the_cli_starts_the_fork_server_before_it_imports_torch(
+    args: list[str], started: bool, tmp_path: Path
+) -> None:
+    """A batched sweep's fork server starts before `python -m acexp` imports torch, so that
+    their imports overlap; where none is needed, the command line is checked as before."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-c", EARLY_START, *args]
+    result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
+    if started:
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "fork server started; torch imported: False\n"
+    else:
+        assert result.returncode == 2 and "fork server" not in result.stdout
+        assert result.stderr.startswith("acexp: error: total_steps='abc' is invalid")
+
+
 def test_optuna_trials_launched_together_train_as_one_batch(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
     result = acexp(

@@ -49,7 +49,15 @@ class BatchedLauncher(Launcher):
         self.task_function = task_function
         self.hydra_context = hydra_context
         self.compositions = KeptCompositions(hydra_context.config_loader)
-        if self.n_jobs != 1:  # its imports overlap the sweeper composing the jobs
+        self.start_early(self.n_jobs)  # if `python -m acexp` has not (acexp.sweep.start_launcher)
+
+    @staticmethod
+    def start_early(n_jobs: int = -1, **settings: Any) -> None:
+        """Start the fork server the workers fork from (_batches.py), unless the batches train
+        in this process (n_jobs=1). Its imports (torch: about 3 s) overlap whatever this process
+        does meanwhile: checking the command line, composing the jobs. Starting it twice is
+        starting it once."""
+        if n_jobs != 1:
             start_fork_server()
 
     def launch(
