@@ -30,8 +30,9 @@ from acexp.signals import STOP_SIGNALS, handling
 from ._held_signals import HeldSignals
 
 READY = "ready"  # a worker's first message: it holds signals now, so they may be passed on
-# what every worker imports, and what torch.optim imports at its first step (torch._dynamo)
-WORKER_IMPORTS = ["acexp.run", "torch._dynamo", __name__]
+# what every worker imports, what torch.optim imports at its first step (torch._dynamo), and
+# the fork server's quick exit, last
+WORKER_IMPORTS = ["acexp.run", "torch._dynamo", __name__, f"{__package__}._quick_exit"]
 
 
 @dataclass
