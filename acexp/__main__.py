@@ -79,13 +79,21 @@ def main(cfg: DictConfig) -> float | None:
 def cli() -> None:
     """Check the command line before Hydra makes a run directory, then hand it to Hydra."""
     try:
-        args = resume_argv(sys.argv[1:])
-        check_overrides(args, launching=start_launcher)
-        sys.argv[1:] = args + run_name_overrides(args)
-    except ConfigError as exc:
-        print(f"acexp: error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    main()
+        try:
+            args = resume_argv(sys.argv[1:])
+            check_overrides(args, launching=start_launcher)
+            sys.argv[1:] = args + run_name_overrides(args)
+        except ConfigError as exc:
+            print(f"acexp: error: {exc}", file=sys.stderr)
+            sys.exit(2)
+        main()
+    except KeyboardInterrupt:  # no run's handler took it (starting up, or a second Ctrl-C)
+        print(
+            "acexp: interrupted (SIGINT) before a checkpoint could be written; a run that saved "
+            "one earlier continues with: python -m acexp resume=<run dir>",
+            file=sys.stderr,
+        )
+        sys.exit(128 + signal.SIGINT)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -148,3 +150,20 @@ def test_a_real_full_disk_while_checkpointing(tmp_path: Path) -> None:
     assert seen["resume_returncode"] == 0, seen["resume_stderr"]
     assert seen["resumed_metrics"]["status"] == "completed"
     assert seen["resumed_metrics"]["env_steps"] >= 12000
+
+
+@pytest.mark.parametrize("after", [0.6, 1.0, 1.8])
+def test_ctrl_c_while_starting_is_one_line(after: float, tmp_path: Path) -> None:
+    """A SIGINT while `python -m acexp` imports torch, checks the command line or builds the
+    run (before the run's own handler takes it) ends it with one line and 130, as a SIGINT
+    while training does (on a fast machine, the signal may come once training has started)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "acexp", "total_steps=20000", "log.progress=false",
+           f"hydra.run.dir={tmp_path / 'run'}"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    time.sleep(after)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    (line,) = stderr.splitlines()
+    assert re.fullmatch(r"acexp: interrupted (\(SIGINT\) before a checkpoint|at env step) .*", line)
