@@ -17,7 +17,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, ValueType
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf, open_dict
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
 from acexp.errors import ConfigError
 
@@ -41,6 +41,9 @@ def _one_line(exc: HydraException, overrides: list[str]) -> str:
             f"{given}: unknown key '{cause.full_key}' (check its spelling; "
             f"`python -m acexp --cfg job` shows every key)"
         )
+    if isinstance(cause, ValidationError) and cause.full_key:  # a typed key (Hydra's settings)
+        given = next((o for o in overrides if o.startswith(f"{cause.full_key}=")), cause.full_key)
+        return f"{given} is invalid: {str(cause.msg).splitlines()[0]}"
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     keep = [line for line in lines if not line.startswith(("Config search path", "provider="))]
     return "; ".join(keep)

@@ -56,6 +56,11 @@ BAD = [
     (["-m", "arch=shared,foo", "seed=0,1"], "arch=foo: no such option"),
     (["-m", "seed=0,1", "optim.lr=1e-3,-1"], "optim.lr=-1 is invalid"),
     (["arch.hidden_sizes=["], "no viable alternative at input '['"),
+    (
+        ["-m", "seed=0,1", "hydra/launcher=batched", "hydra.launcher.n_jobs=two"],
+        "hydra.launcher.n_jobs=two is invalid: Value 'two' of type 'str' could not be converted "
+        "to Integer",
+    ),
 ]
 
 
