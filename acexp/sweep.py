@@ -26,7 +26,6 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from acexp.cli_checks import CONF, single_runs
 
@@ -48,8 +47,8 @@ def start_launcher(hydra_cfg: DictConfig) -> None:
     try:
         start_early = getattr(get_class(str(launcher._target_)), "start_early", None)
         settings = OmegaConf.to_container(launcher, resolve=True)
-    except (ImportError, ValueError, OmegaConfBaseException):
-        return  # a launcher Hydra cannot make is reported when Hydra makes it
+    except Exception:  # a head start only: Hydra reports a launcher it cannot make, as it makes it
+        return
     if start_early is not None:
         start_early(**{k: v for k, v in settings.items() if k != "_target_"})
 
