@@ -68,14 +68,14 @@ def sweep(out: Path, overrides: list[str], launcher: str) -> tuple[float, list[d
 def speed(name: str, repeats: int, tmp: Path) -> None:
     """The figure, end to end; and without each launcher's fixed cost (composing and
     starting the jobs, writing their files), measured as the wall time of the same sweep
-    with one env step per run."""
+    with one env step per run, whose stages are printed too."""
     overrides, target = FIGURES[name]
     walls: dict[str, list[float]] = {"batched": [], "joblib": []}
     fixed: dict[str, float] = {}
     for launcher in walls:
-        fixed[launcher], _ = sweep(
-            tmp / f"{name}-{launcher}-fixed", [*overrides, "total_steps=1"], launcher
-        )
+        out, started = tmp / f"{name}-{launcher}-fixed", time.time()
+        fixed[launcher], _ = sweep(out, [*overrides, "total_steps=1"], launcher)
+        print(f"  {name} {launcher}: fixed cost {fixed[launcher]:.1f} s: {stages(out, started)}")
     for i in range(repeats):
         for launcher in walls:  # alternated, so a slow spell of the machine hits both
             wall, runs = sweep(tmp / f"{name}-{launcher}-{i}", overrides, launcher)
@@ -91,6 +91,25 @@ def speed(name: str, repeats: int, tmp: Path) -> None:
     print(
         f"{name}: fixed cost of a 1-step sweep: batched {fixed['batched']:.1f} s, joblib "
         f"{fixed['joblib']:.1f} s; without it: {training[1] / training[0]:.2f}x"
+    )
+
+
+def stages(out: Path, started: float) -> str:
+    """Where a 1-step sweep's time went, read from when it wrote its files (seconds from its
+    start): its `multirun.yaml` once the command line is checked and Hydra has started; each
+    job's `.hydra/hydra.yaml` once the jobs are composed and checked (the first) and every run
+    directory is made (the last); the last `metrics.json`; the sweep's HParams file."""
+
+    def since(path: Path) -> float:
+        return path.stat().st_mtime - started
+
+    made = sorted(since(p) for p in out.glob("*/.hydra/hydra.yaml"))
+    trained = max(since(p) for p in out.glob("*/metrics.json"))
+    (hparams,) = out.glob("events.out.tfevents.*")
+    return (
+        f"started and checked the command line {since(out / 'multirun.yaml'):.1f}, "
+        f"composed and checked the jobs {made[0]:.1f}, made their directories {made[-1]:.1f}, "
+        f"trained the last {trained:.1f}, wrote the HParams summary {since(hparams):.1f}"
     )
 
 
