@@ -2,7 +2,7 @@
 
 What imports torch (acexp.run, the checks' registries) is imported where it is used: a sweep's
 launcher gets its start before this process spends a second and more importing torch
-(acexp.sweep.start_launcher).
+(acexp.sweeps.multirun.start_launcher).
 """
 
 import logging
@@ -15,11 +15,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from acexp.cli_checks import CONF, check_overrides
+from acexp.config.overrides import CONF, check_overrides
+from acexp.config.resume import resume_argv
 from acexp.errors import ConfigError, NonFiniteError, SaveError
-from acexp.objective import objective
-from acexp.resume import resume_argv
-from acexp.sweep import job_label, reports_failures, run_name_overrides, start_launcher
+from acexp.runtime.objective import objective
+from acexp.sweeps.multirun import job_label, reports_failures, run_name_overrides, start_launcher
 
 log = logging.getLogger("acexp")
 
@@ -27,8 +27,8 @@ log = logging.getLogger("acexp")
 def _train(cfg: DictConfig) -> dict:
     """`run(cfg)`, after checking that this machine has the run's device (a resumed run's
     device is in its saved config)."""
+    from acexp.config.validate import check_device
     from acexp.run import run
-    from acexp.validate import check_device
 
     saved = Path(cfg.resume) / ".hydra" / "config.yaml" if cfg.get("resume") else None
     check_device(OmegaConf.load(saved).get("device", "cpu") if saved else cfg.device)
@@ -37,10 +37,10 @@ def _train(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path=str(CONF), config_name="config")
 def main(cfg: DictConfig) -> float | None:
-    """Returns the configured objective (acexp/objective.py), which sweepers such as Optuna use."""
-    from acexp.checkpoint import save_failure
-    from acexp.logger import job_name
+    """Returns the configured objective (runtime/objective.py), for sweepers such as Optuna."""
+    from acexp.logs.logger import job_name
     from acexp.run import record_failure
+    from acexp.runtime.checkpoint import save_failure
 
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
@@ -55,7 +55,7 @@ def main(cfg: DictConfig) -> float | None:
                     log.error("failed: %s: %s", type(exc).__name__, exc)  # a full disk
                 if reports_failures(hydra_cfg):
                     raise  # e.g. Optuna marks the trial failed
-                return None  # the sweep goes on and ends with a summary line (acexp/sweep.py)
+                return None  # the sweep goes on; it ends with a summary line (sweeps/multirun.py)
     else:
         try:
             metrics = _train(cfg)

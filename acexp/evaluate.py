@@ -15,14 +15,20 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-import acexp.components  # noqa: F401  (fills the registries)
-from acexp.checkpoint import latest_checkpoint, load_checkpoint, load_torch, load_weights, save_json
-from acexp.envs import make_env
+import acexp.algos.components  # noqa: F401  (fills the registries)
+from acexp.algos.base import build_model
+from acexp.config.validate import validate
+from acexp.envs.make import make_env
 from acexp.errors import ConfigError, MissingExtraError
-from acexp.evaluation import play_episodes
 from acexp.models import ActorCritic
-from acexp.trainers.base import build_model
-from acexp.validate import validate
+from acexp.runtime.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    load_torch,
+    load_weights,
+    save_json,
+)
+from acexp.runtime.evaluation import play_episodes
 
 
 def load_policy(

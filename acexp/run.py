@@ -8,14 +8,14 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-import acexp.components  # noqa: F401  (fills the registries)
-from acexp.checkpoint import save_json
+import acexp.algos.components  # noqa: F401  (fills the registries)
+from acexp.algos.base import Trainer
+from acexp.algos.registry import TRAINERS
+from acexp.config.resume import load_run
+from acexp.config.validate import validate
 from acexp.errors import ConfigError
-from acexp.registry import TRAINERS
-from acexp.resume import load_run
-from acexp.signals import stop_on_signals
-from acexp.trainers.base import Trainer
-from acexp.validate import validate
+from acexp.runtime.checkpoint import save_json
+from acexp.runtime.signals import stop_on_signals
 
 log = logging.getLogger("acexp")
 

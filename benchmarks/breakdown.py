@@ -17,13 +17,13 @@ from collections.abc import Callable
 
 import torch
 
-import acexp.optim
-import acexp.trainers.base
-import acexp.trainers.ppo
-from acexp.envs import VECTORIZATIONS, EpisodeReturns
+import acexp.algos.base
+import acexp.algos.ppo
+import acexp.optim.modes
+from acexp.algos.a2c import A2CTrainer
+from acexp.envs.make import VECTORIZATIONS, EpisodeReturns
 from acexp.models import SharedActorCritic, UnsharedActorCritic
-from acexp.tracking import EpisodeStats
-from acexp.trainers.a2c import A2CTrainer
+from acexp.runtime.tracking import EpisodeStats
 from benchmarks.common import run_acexp
 
 SECONDS: collections.Counter[str] = collections.Counter()
@@ -49,8 +49,8 @@ def instrument() -> None:
         model.act = timed("acting", model.act)
         model.evaluate_actions = timed("training forward", model.evaluate_actions)
     torch.Tensor.backward = timed("backward", torch.Tensor.backward)
-    update = timed("update", acexp.optim.apply_update)
-    for module in (acexp.trainers.base, acexp.trainers.ppo):  # they import it by name
+    update = timed("update", acexp.optim.modes.apply_update)
+    for module in (acexp.algos.base, acexp.algos.ppo):  # they import it by name
         module.apply_update = update
     A2CTrainer.collect = timed("collect", A2CTrainer.collect)
     # The loop's time is the trainer's own clock: from start_clock (after the envs' first

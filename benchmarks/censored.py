@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from acexp.report import find_runs, group_runs, read_returns
+from acexp.analysis.report import find_runs, group_runs, read_returns
 
 P_VALUE = 0.01
 

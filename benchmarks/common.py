@@ -6,7 +6,7 @@ from tempfile import TemporaryDirectory
 
 from hydra import compose, initialize_config_dir
 
-from acexp.cli_checks import CONF
+from acexp.config.overrides import CONF
 from acexp.run import run
 
 

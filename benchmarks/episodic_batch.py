@@ -20,8 +20,8 @@ from tempfile import TemporaryDirectory
 import numpy as np
 from hydra import compose, initialize_config_dir
 
-import acexp.trainers.episodic as episodic
-from acexp.cli_checks import CONF
+import acexp.algos.episodic as episodic
+from acexp.config.overrides import CONF
 from acexp.run import train_members
 
 OWN_CLOCKS = episodic.update_due

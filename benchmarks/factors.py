@@ -2,7 +2,7 @@
 
 For each factor (a swept key with two values, e.g. `arch`), and each setting of the other
 factors, this compares the runs at the factor's two values on env steps to solve (log-rank
-test, runs that never solved censored: `acexp.survival.logrank`) and on the final greedy
+test, runs that never solved censored: `acexp.analysis.survival.logrank`) and on the final greedy
 evaluation return (Mann-Whitney U, `scipy.stats.mannwhitneyu`), and prints both p-values with
 the two Kaplan-Meier medians and mean evaluation returns. No correction for the number of
 comparisons is made: read p < 0.05 in one of many rows with care.
@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import mannwhitneyu
 
-from acexp import survival
-from acexp.report import Run, find_runs, format_solve, group_runs, load_events
-from acexp.stats import SEED_KEY, override_key
+from acexp.analysis import survival
+from acexp.analysis.report import Run, find_runs, format_solve, group_runs, load_events
+from acexp.analysis.stats import SEED_KEY, override_key
 
 EVAL_TAG = "eval/return"
 

@@ -17,7 +17,7 @@ ale-py's vector env):
 import argparse
 import statistics
 
-from acexp.envs import VECTORIZATIONS
+from acexp.envs.make import VECTORIZATIONS
 from benchmarks.common import run_acexp
 
 NUM_ENVS = 8

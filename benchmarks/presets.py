@@ -20,12 +20,12 @@ from hydra import compose, initialize_config_dir
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from acexp.checkpoint import load_torch  # noqa: E402
-from acexp.cli_checks import CONF  # noqa: E402
-from acexp.envs import make_env  # noqa: E402
-from acexp.evaluation import evaluate_policy  # noqa: E402
+from acexp.algos.base import build_model  # noqa: E402
+from acexp.config.overrides import CONF  # noqa: E402
+from acexp.envs.make import make_env  # noqa: E402
 from acexp.run import run  # noqa: E402
-from acexp.trainers.base import build_model  # noqa: E402
+from acexp.runtime.checkpoint import load_torch  # noqa: E402
+from acexp.runtime.evaluation import evaluate_policy  # noqa: E402
 
 
 def train_and_evaluate(

@@ -19,7 +19,7 @@ import torch
 from omegaconf import OmegaConf
 
 from acexp.models import UnsharedActorCritic
-from acexp.optim import apply_update, build_optimizers
+from acexp.optim.modes import apply_update, build_optimizers
 from benchmarks.common import run_acexp
 
 NUM_ENVS, N_STEPS = 16, 5

@@ -360,7 +360,7 @@ def _same_value(a: str, b: str) -> bool:
 
 def in_group(run_overrides: Sequence[str], group: Sequence[str]) -> bool:
     """Whether a run's overrides include every `key=value` of `group`."""
-    from acexp.stats import override_key
+    from acexp.analysis.stats import override_key
 
     values = {override_key(o): o.split("=", 1)[-1] for o in run_overrides}
     for wanted in group:
@@ -372,7 +372,7 @@ def in_group(run_overrides: Sequence[str], group: Sequence[str]) -> bool:
 
 def load_metrics(sweep_dir: Path, group: Sequence[str], name: str) -> list[dict[str, Any]]:
     """The metrics of the completed runs in `group`; says on stderr what it left out."""
-    from acexp.report import ReportError, find_runs
+    from acexp.analysis.report import ReportError, find_runs
 
     try:
         runs = [r for r in find_runs(sweep_dir) if in_group(r.overrides, group)]
@@ -410,7 +410,7 @@ def plot_fraction_solved(sides: dict[str, Any], title: str, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from acexp.survival import fraction_solved
+    from acexp.analysis.survival import fraction_solved
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for label, times in sides.items():
@@ -448,7 +448,7 @@ def _json_number(x: float) -> float | None:
 def compare(reference_dir: Path, sweep_dir: Path, group: Sequence[str], out: Path) -> dict:
     """Print and return the comparison of the reference runs with the acexp runs of `group`;
     write fidelity.png, fidelity.pdf and fidelity.json into `out`."""
-    from acexp.survival import logrank, solve_times, summarize
+    from acexp.analysis.survival import logrank, solve_times, summarize
 
     metrics = {
         "tutorial": load_metrics(reference_dir, group, "reference"),

@@ -16,7 +16,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from acexp.cli_checks import CONF
+from acexp.config.overrides import CONF
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,12 +8,12 @@ import pytest
 import torch
 from moviepy import VideoFileClip
 
-import acexp.envs
-from acexp.envs import make_vector_env, vectorization
+import acexp.envs.make
+from acexp.algos.base import build_model
+from acexp.envs.make import make_vector_env, vectorization
 from acexp.errors import ConfigError
-from acexp.normalization import normalize_observation
+from acexp.models.normalization import normalize_observation
 from acexp.run import run
-from acexp.trainers.base import build_model
 from tests.conftest import acexp as acexp_cli
 from tests.conftest import make_cfg
 from tests.test_cli import scalars
@@ -52,7 +52,7 @@ def test_ale_vector_env_gives_the_wrapper_paths_observations_rewards_and_ends(
 ) -> None:
     # No-op starts draw from each path's own generator; without them the two are the same
     # emulator under the same preprocessing, frame for frame, through episode ends.
-    monkeypatch.setattr(acexp.envs, "ATARI_NOOP_MAX", 0)
+    monkeypatch.setattr(acexp.envs.make, "ATARI_NOOP_MAX", 0)
     ale = make_vector_env(make_cfg("env=pong").env, 2, seed=0)
     wrapped = make_vector_env(make_cfg("env=pong", "env.vectorization=sync").env, 2, seed=0)
     first_ale, first_wrapped = ale.reset(seed=0)[0], wrapped.reset(seed=0)[0]

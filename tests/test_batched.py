@@ -16,14 +16,14 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from acexp.batch import MEMBER_KEYS, batch_key, group_batches, run_batch
-from acexp.losses import actor_loss, batch_mean, critic_loss, normalize
+from acexp.algos.base import Trainer, build_member_model, build_model
+from acexp.algos.episodic import Episodes, EpisodicTrainer
+from acexp.algos.losses import actor_loss, batch_mean, critic_loss, normalize
 from acexp.models import SharedActorCritic, UnsharedActorCritic
 from acexp.models.actor_critic import stack_members
-from acexp.optim import apply_update, build_optimizers
+from acexp.optim.modes import apply_update, build_optimizers
 from acexp.run import run, train_members
-from acexp.trainers.base import Trainer, build_member_model, build_model
-from acexp.trainers.episodic import Episodes, EpisodicTrainer
+from acexp.sweeps.batch import MEMBER_KEYS, batch_key, group_batches, run_batch
 from tests.conftest import make_cfg
 
 OBS, ACT = gym.spaces.Box(-1, 1, (4,)), gym.spaces.Discrete(2)

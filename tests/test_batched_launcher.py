@@ -26,8 +26,8 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext
 from omegaconf import OmegaConf
 
-from acexp.batch import MEMBER_KEYS, batch_key, group_batches
-from acexp.cli_checks import CONF
+from acexp.config.overrides import CONF
+from acexp.sweeps.batch import MEMBER_KEYS, batch_key, group_batches
 from hydra_plugins.acexp_batched_launcher._held_signals import HeldSignals
 from hydra_plugins.acexp_batched_launcher.batched_launcher import KeptCompositions
 from tests.conftest import ROOT, acexp, make_cfg

@@ -8,20 +8,20 @@ import numpy as np
 import pytest
 import torch
 
-from acexp.checkpoint import (
-    UnsafeCheckpointError,
-    latest_checkpoint,
-    list_checkpoints,
-    save_checkpoint,
-    save_torch,
-)
-from acexp.envs import make_vector_env
-from acexp.state import (
+from acexp.envs.make import make_vector_env
+from acexp.envs.state import (
     exact_env_state,
     rng_state,
     set_rng_state,
     set_vector_env_state,
     vector_env_state,
+)
+from acexp.runtime.checkpoint import (
+    UnsafeCheckpointError,
+    latest_checkpoint,
+    list_checkpoints,
+    save_checkpoint,
+    save_torch,
 )
 from tests.conftest import make_cfg
 

@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-import acexp.components  # noqa: F401
-from acexp.checkpoint import load_torch
-from acexp.envs import make_vector_env
+import acexp.algos.components  # noqa: F401
+from acexp.algos.base import build_model
+from acexp.algos.registry import MODELS
+from acexp.envs.make import make_vector_env
 from acexp.errors import ConfigError, MissingExtraError
-from acexp.evaluation import evaluate_policy
 from acexp.models.cnn import NatureCNN
 from acexp.models.gaussian import GaussianHead
-from acexp.normalization import RunningNormalizer, normalize_observation
-from acexp.registry import MODELS
+from acexp.models.normalization import RunningNormalizer, normalize_observation
 from acexp.run import run
-from acexp.trainers.base import build_model
+from acexp.runtime.checkpoint import load_torch
+from acexp.runtime.evaluation import evaluate_policy
 from tests.conftest import make_cfg
 
 QUIET = ("log.progress=false", "log.every_steps=100")

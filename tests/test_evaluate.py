@@ -11,12 +11,12 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from acexp.checkpoint import list_checkpoints
 from acexp.errors import MissingExtraError
 from acexp.evaluate import evaluate
-from acexp.evaluation import play_episodes
 from acexp.models import ActorCritic
 from acexp.run import run
+from acexp.runtime.checkpoint import list_checkpoints
+from acexp.runtime.evaluation import play_episodes
 from tests.conftest import ROOT, acexp, make_cfg
 
 

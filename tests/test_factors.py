@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from scipy.stats import mannwhitneyu
 
-from acexp import survival
-from acexp.report import find_runs
+from acexp.analysis import survival
+from acexp.analysis.report import find_runs
 from benchmarks.factors import EVAL_TAG, compare, print_groups, solved_by_evaluation
 
 

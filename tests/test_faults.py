@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from acexp.checkpoint import list_checkpoints, load_checkpoint
+from acexp.runtime.checkpoint import list_checkpoints, load_checkpoint
 from tests.conftest import ROOT, acexp
 
 RUN = ("total_steps=3000", "checkpoint.every_steps=1000", "stop_on_solve=false",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from acexp.hparams import APPLIES, BOOKKEEPING, hparam_info, hyperparameters
+from acexp.logs.hparams import APPLIES, BOOKKEEPING, hparam_info, hyperparameters
 from tests.conftest import make_cfg
 
 

@@ -5,7 +5,14 @@ import math
 import pytest
 import torch
 
-from acexp.losses import actor_loss, critic_loss, discounted_returns, gae, normalize, total_loss
+from acexp.algos.losses import (
+    actor_loss,
+    critic_loss,
+    discounted_returns,
+    gae,
+    normalize,
+    total_loss,
+)
 
 
 def test_actor_loss_by_hand() -> None:

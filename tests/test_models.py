@@ -4,9 +4,9 @@ import gymnasium as gym
 import pytest
 import torch
 
-import acexp.components  # noqa: F401
+import acexp.algos.components  # noqa: F401
+from acexp.algos.registry import MODELS, TRAINERS, Registry
 from acexp.errors import ConfigError
-from acexp.registry import MODELS, TRAINERS, Registry
 
 
 @pytest.mark.parametrize("name", ["shared", "unshared"])

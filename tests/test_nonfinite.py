@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from acexp.checkpoint import latest_checkpoint, list_checkpoints
+from acexp.algos.a2c import A2CTrainer
 from acexp.errors import NonFiniteError
 from acexp.run import run
-from acexp.trainers.a2c import A2CTrainer
+from acexp.runtime.checkpoint import latest_checkpoint, list_checkpoints
 from tests.conftest import make_cfg
 
 

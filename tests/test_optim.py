@@ -8,7 +8,7 @@ import torch
 from omegaconf import OmegaConf
 
 from acexp.models import SharedActorCritic, UnsharedActorCritic
-from acexp.optim import apply_update, build_optimizers, norm_after_clipping
+from acexp.optim.modes import apply_update, build_optimizers, norm_after_clipping
 
 OBS = gym.spaces.Box(-1.0, 1.0, (4,))
 ACT = gym.spaces.Discrete(2)
@@ -174,8 +174,8 @@ def test_parameters_and_gradients_live_in_the_flat_buffers() -> None:
 
 
 def test_channels_last_weights_keep_their_layout() -> None:
-    from acexp.flat_params import FlatParameters
     from acexp.models.member_layers import MemberConv2d
+    from acexp.optim.flat_params import FlatParameters
 
     conv = MemberConv2d(4, 8, 3, 1, members=2)
     weight = conv.weight.detach().clone()

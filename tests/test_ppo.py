@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from acexp.ppo_losses import (
+from acexp.algos.ppo_losses import (
     clipped_surrogate_loss,
     clipped_value_loss,
     explained_variance,
@@ -94,7 +94,7 @@ def test_ppo_cli_run_logs_its_diagnostics(tmp_path: Path) -> None:
 
 
 def test_target_kl_stops_the_epochs_early(tmp_path: Path, monkeypatch) -> None:
-    import acexp.trainers.ppo as ppo
+    import acexp.algos.ppo as ppo
 
     steps = []
     original = ppo.apply_update
@@ -124,7 +124,7 @@ def test_stored_log_probs_are_the_acting_policys(tmp_path: Path, monkeypatch, en
     (obs, action) pairs, in the same order."""
     if env == "halfcheetah":
         pytest.importorskip("mujoco")
-    import acexp.trainers.ppo as ppo
+    import acexp.algos.ppo as ppo
 
     pairs = []
     original = ppo.clipped_surrogate_loss

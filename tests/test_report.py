@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from acexp import report as report_mod
-from acexp import stats
+from acexp.analysis import report as report_mod
+from acexp.analysis import stats
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -300,7 +300,7 @@ def test_curves_are_print_ready_png_and_vector_pdf(
 
 
 def test_curves_band_and_dashes_tell_the_truth(sweep: Path) -> None:
-    from acexp.report import curve_bands, find_runs, group_runs
+    from acexp.analysis.report import curve_bands, find_runs, group_runs
 
     grid, bands = curve_bands(group_runs(find_runs(sweep)))
     assert set(bands) == {SHARED, UNSHARED} and grid[-1] == 50000
@@ -338,7 +338,7 @@ def _solve_sweep(root: Path, runs: dict[str, list[int | None]], length: int) -> 
 def test_report_gives_km_medians_with_censored_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from acexp.report import main
+    from acexp.analysis.report import main
 
     # fast: solved at 10, 20, ..., 70 episodes; one seed ran 80 without solving (censored).
     # After k solves S = (8 - k)/8, so S(40) = 0.5: median 40. Greenwood's sum telescopes to
@@ -366,7 +366,7 @@ def test_report_gives_km_medians_with_censored_runs(
 
 
 def test_report_without_solve_metric_has_no_solve_columns(tmp_path: Path) -> None:
-    from acexp.report import main
+    from acexp.analysis.report import main
 
     for seed in range(2):
         _job(tmp_path, "arch=shared", seed, {"status": "completed", "final_return": 1.0})
@@ -386,7 +386,7 @@ def test_report_without_solve_metric_has_no_solve_columns(tmp_path: Path) -> Non
 def test_parameters_that_differ_show_a_range_and_runs_without_eval_are_noted(
     tmp_path: Path,
 ) -> None:
-    from acexp.report import main
+    from acexp.analysis.report import main
 
     runs = [{"eval_return": 5.0, "parameters": 120}, {"eval_return": 7.0, "parameters": 100}, {}]
     for seed, extra in enumerate(runs):
@@ -419,7 +419,7 @@ def test_runs_csv_has_one_row_per_job(report: subprocess.CompletedProcess[str], 
 
 
 def test_read_returns_reads_event_files(sweep: Path) -> None:
-    from acexp.report import read_returns
+    from acexp.analysis.report import read_returns
 
     steps, values, counts = read_returns(sweep / f"{SHARED},seed=1")
     expected = np.cumsum(np.random.default_rng(1).integers(20, 60, size=40))
@@ -429,8 +429,8 @@ def test_read_returns_reads_event_files(sweep: Path) -> None:
 
 
 def test_read_returns_counts_the_episodes_of_each_point(tmp_path: Path) -> None:
-    from acexp.logger import RunLogger
-    from acexp.report import read_returns
+    from acexp.analysis.report import read_returns
+    from acexp.logs.logger import RunLogger
 
     logger = RunLogger(tmp_path, total_steps=100, progress=False)
     for ret, step in [(1.0, 10), (3.0, 10), (5.0, 10), (2.0, 20), (4.0, 40), (6.0, 40)]:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from acexp.checkpoint import list_checkpoints
+from acexp.algos.base import Trainer
 from acexp.run import run
-from acexp.trainers.base import Trainer
+from acexp.runtime.checkpoint import list_checkpoints
 from tests.conftest import ROOT, make_cfg
 from tests.test_cli import scalars
 

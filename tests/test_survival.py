@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from acexp import survival
-from acexp.survival import SolveTimes
+from acexp.analysis import survival
+from acexp.analysis.survival import SolveTimes
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 

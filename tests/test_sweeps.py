@@ -12,7 +12,7 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 
-from acexp.objective import neg_steps_to_solve
+from acexp.runtime.objective import neg_steps_to_solve
 from tests.conftest import CONF, acexp, make_cfg
 
 TINY = "total_steps=1000"

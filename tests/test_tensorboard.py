@@ -12,9 +12,9 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from acexp.hparams import METRICS
-from acexp.logger import LOG_POINTS, resolve_every_steps
-from acexp.report import read_returns
+from acexp.analysis.report import read_returns
+from acexp.logs.hparams import METRICS
+from acexp.logs.logger import LOG_POINTS, resolve_every_steps
 from tests.conftest import acexp, http_json, tensorboard
 
 RUNS = {f"optim={mode},seed={seed}" for mode in ("joint", "separate") for seed in (0, 1)}

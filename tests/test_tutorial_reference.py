@@ -10,8 +10,8 @@ import pytest
 import torch
 import yaml
 
-from acexp.report import find_runs
-from acexp.trainers.episodic import EpisodicTrainer
+from acexp.algos.episodic import EpisodicTrainer
+from acexp.analysis.report import find_runs
 from benchmarks import tutorial_reference as ref
 from tests.conftest import make_cfg
 
@@ -174,7 +174,7 @@ def fake_acexp_sweep(root, episodes: list[int | None], cap: int = 50) -> None:
 
 
 def test_compare_prints_the_tests_and_draws_the_curves(tmp_path, capsys) -> None:
-    pytest.importorskip("acexp.survival")
+    pytest.importorskip("acexp.analysis.survival")
     pytest.importorskip("matplotlib")
     reference, sweep = tmp_path / "reference", tmp_path / "sweep"
     fake_acexp_sweep(reference, [10, 20, 30, None])

@@ -6,10 +6,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from acexp import cli_checks
-from acexp.cli_checks import CONF, check_overrides, composed_run, single_runs
+from acexp.config import overrides as cli_checks
+from acexp.config.overrides import CONF, check_overrides, composed_run, single_runs
+from acexp.config.resume import resume_argv
 from acexp.errors import ConfigError
-from acexp.resume import resume_argv
 from tests.conftest import acexp, make_cfg
 
 # (overrides, a fragment the one-line message must contain)

@@ -5,10 +5,10 @@ import torch
 from torch import nn
 from torch.distributions import Distribution
 
+from acexp.algos.registry import register_model
 from acexp.models.layers import make_policy_head, orthogonal_init, tower
 from acexp.models.member_layers import MemberLinear
-from acexp.normalization import RunningNormalizer, make_normalizer
-from acexp.registry import register_model
+from acexp.models.normalization import RunningNormalizer, make_normalizer
 
 
 class ActorCritic(nn.Module):

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from acexp.models.member_layers import MemberConv2d
-from acexp.normalization import normalize_observation
+from acexp.models.normalization import normalize_observation
 
 
 class NatureCNN(nn.Module):

@@ -14,7 +14,7 @@ from acexp.errors import ConfigError
 from acexp.models.cnn import NatureCNN
 from acexp.models.gaussian import GaussianHead
 from acexp.models.member_layers import MemberConv2d, MemberLinear
-from acexp.normalization import is_image
+from acexp.models.normalization import is_image
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": F.relu,

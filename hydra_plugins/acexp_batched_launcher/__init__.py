@@ -1,4 +1,4 @@
-"""`hydra/launcher=batched`: a sweep's compatible runs train together as batches (acexp.batch).
+"""`hydra/launcher=batched`: a sweep's compatible runs train together as batches.
 
 Hydra finds this launcher by scanning the `hydra_plugins` namespace package. The scan imports
 every module here whose name does not start with `_`, so those stay light (no torch); the

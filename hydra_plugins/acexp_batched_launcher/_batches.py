@@ -25,7 +25,7 @@ from pathlib import Path
 from hydra.core.utils import configure_log, setup_globals
 from omegaconf import DictConfig
 
-from acexp.signals import STOP_SIGNALS, handling
+from acexp.runtime.signals import STOP_SIGNALS, handling
 
 from ._held_signals import HeldSignals
 
@@ -68,7 +68,7 @@ def interruption(results: list[dict]) -> int | None:
 
 def train(batch: Batch) -> list[dict]:
     """Train one batch in this process; returns each member's metrics."""
-    from acexp.batch import run_batch
+    from acexp.sweeps.batch import run_batch
 
     _log_to_every_job(batch)
     return run_batch(batch.cfgs, batch.out_dirs)

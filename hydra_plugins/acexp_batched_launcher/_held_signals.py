@@ -1,6 +1,6 @@
 """Hold SIGINT/SIGTERM until a batch's own handlers are in place, then pass them on.
 
-`run_batch` installs its handlers (acexp.signals.stop_on_signals) only once it has built the
+`run_batch` installs its handlers (acexp.runtime.signals.stop_on_signals) only once it has built the
 batch. A signal that arrives earlier, while a worker imports torch or the batch builds its
 environments, would otherwise kill the process or be ignored; held here, it reaches those
 handlers as soon as they exist, and the batch stops at its first safe point with a checkpoint.
@@ -11,7 +11,7 @@ import signal
 import threading
 from types import FrameType, TracebackType
 
-from acexp.signals import STOP_SIGNALS
+from acexp.runtime.signals import STOP_SIGNALS
 
 POLL_SECONDS = 0.05  # how often a held signal checks whether the batch's handler is in place
 

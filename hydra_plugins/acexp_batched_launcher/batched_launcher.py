@@ -1,9 +1,9 @@
 """BatchedLauncher: a sweep's jobs that differ only in per-member settings train as one batch.
 
 Every job gets the run directory any Hydra launcher gives it (`.hydra/`, its log), made by
-Hydra's own `run_job`; `acexp.batch.run_batch` then trains each group of compatible jobs
-(`acexp.batch.group_batches`) and writes each job's results into its directory. Each job
-returns its objective (acexp/objective.py), so sweepers such as Optuna work unchanged.
+Hydra's own `run_job`; `acexp.sweeps.batch.run_batch` then trains each group of compatible jobs
+(`acexp.sweeps.batch.group_batches`) and writes each job's results into its directory. Each job
+returns its objective (acexp/runtime/objective.py), so sweepers such as Optuna work unchanged.
 """
 
 import copy
@@ -44,12 +44,14 @@ class BatchedLauncher(Launcher):
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
-        """The task function is not called: acexp.batch trains the jobs instead."""
+        """The task function is not called: acexp.sweeps.batch trains the jobs instead."""
         self.config = config
         self.task_function = task_function
         self.hydra_context = hydra_context
         self.compositions = KeptCompositions(hydra_context.config_loader)
-        self.start_early(self.n_jobs)  # if `python -m acexp` has not (acexp.sweep.start_launcher)
+        self.start_early(
+            self.n_jobs
+        )  # if `python -m acexp` has not (acexp.sweeps.multirun.start_launcher)
 
     @staticmethod
     def start_early(n_jobs: int = -1, **settings: Any) -> None:
@@ -68,7 +70,9 @@ class BatchedLauncher(Launcher):
         A bad value in any job stops the sweep before anything trains. After SIGINT/SIGTERM
         every running batch stops with a checkpoint and the sweep exits (128 + signal).
         """
-        from acexp.batch import group_batches  # torch: imported to launch, not to scan plugins
+        from acexp.sweeps.batch import (
+            group_batches,  # torch: imported to launch, not to scan plugins
+        )
 
         assert self.config is not None and self.hydra_context is not None
         setup_globals()
@@ -162,8 +166,8 @@ class BatchedLauncher(Launcher):
     ) -> None:
         """Fill a job's JobReturn from its metrics and make sure `metrics.json` says how it
         ended (a batch that crashed writes none); then call `on_job_end`."""
-        from acexp.checkpoint import save_json
-        from acexp.objective import objective
+        from acexp.runtime.checkpoint import save_json
+        from acexp.runtime.objective import objective
 
         out_dir = Path(ret.hydra_cfg.hydra.runtime.output_dir)
         if result is None:  # run_job failed: the task function could not resolve the config
@@ -195,7 +199,7 @@ class KeptCompositions:
     Most jobs of a sweep differ from an earlier one in plain values only (`seed=3`); such a
     job's config is the earlier one's with those values applied and its own overrides recorded
     (`hydra.overrides.task`, `hydra.job.override_dirname`), as Hydra's config loader finishes
-    a composition: about 15x faster than composing (acexp.cli_checks.with_plain_values).
+    a composition: about 15x faster than composing (acexp.config.overrides.with_plain_values).
     """
 
     def __init__(self, config_loader: Any) -> None:
@@ -206,7 +210,7 @@ class KeptCompositions:
 
     def compose(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
         """As the config loader's `load_sweep_config`, from a sibling where one will do."""
-        from acexp.cli_checks import with_plain_values
+        from acexp.config.overrides import with_plain_values
 
         for sibling in self.composed:
             config = with_plain_values(sweep_overrides, sibling)
@@ -277,8 +281,8 @@ def _task_config(config: DictConfig) -> DictConfig:
 
 def _checked(configs: list[DictConfig]) -> list[DictConfig]:
     """Every job's config, validated; a bad value stops the sweep naming the job's directory."""
-    from acexp.batch import validate_members
     from acexp.errors import ConfigError
+    from acexp.sweeps.batch import validate_members
 
     tasks = []
     saved = HydraConfig.instance().cfg

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from acexp import survival
+from acexp.analysis import survival
 
 SEED_KEY = "seed"
 DEFAULTS_LABEL = "(defaults)"

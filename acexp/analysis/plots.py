@@ -1,6 +1,6 @@
 """The report's solved.png / solved.pdf: Kaplan-Meier fraction of runs solved, per group.
 
-Runs that never solved are censored at the length they ran (`acexp.survival`); a tick on a
+Runs that never solved are censored at the length they ran (`acexp.analysis.survival`); a tick on a
 curve marks each one.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from acexp import survival
+from acexp.analysis import survival
 
 PANELS = (("episodes", "episodes"), ("env_steps", "env steps"))  # (unit, x label)
 

@@ -2,7 +2,7 @@
 each member's own end (metrics.json, model.pt, checkpoints).
 
 A trainer trains a batch of runs (members) that differ only in per-member scalars
-(`acexp.batch.MEMBER_KEYS`): one model whose weights carry a leading member dimension, one
+(`acexp.sweeps.batch.MEMBER_KEYS`): one model whose weights carry a leading member dimension, one
 optimizer step for all, and per member its own envs, seed, statistics, logger, checkpoints
 and stop. A single run is a batch of one.
 """
@@ -20,19 +20,19 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from acexp.checkpoint import load_weights, save_checkpoint, save_json, save_torch
-from acexp.envs import make_env, reward_threshold
+from acexp.algos.losses import total_loss
+from acexp.algos.registry import MODELS
+from acexp.envs.make import make_env, reward_threshold
+from acexp.envs.state import rng_state, set_rng_state
 from acexp.errors import NonFiniteError
-from acexp.evaluation import play_member_episodes
-from acexp.hparams import hyperparameters
-from acexp.logger import RunLogger
-from acexp.losses import total_loss
+from acexp.logs.hparams import hyperparameters
+from acexp.logs.logger import RunLogger
 from acexp.models import ActorCritic
 from acexp.models.actor_critic import stack_members
-from acexp.optim import apply_update, build_optimizers, learning_rates, norm_after_clipping
-from acexp.registry import MODELS
-from acexp.state import rng_state, set_rng_state
-from acexp.tracking import EpisodeStats
+from acexp.optim.modes import apply_update, build_optimizers, learning_rates, norm_after_clipping
+from acexp.runtime.checkpoint import load_weights, save_checkpoint, save_json, save_torch
+from acexp.runtime.evaluation import play_member_episodes
+from acexp.runtime.tracking import EpisodeStats
 
 log = logging.getLogger("acexp")
 EVAL_SEED_OFFSET = 1_000_003  # evaluation envs are seeded apart from the training envs

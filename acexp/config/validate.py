@@ -6,14 +6,14 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-import acexp.components  # noqa: F401  (the registries must be full before RULES lists them)
-from acexp.envs import VECTORIZATIONS, check_env, vectorization
+import acexp.algos.components  # noqa: F401  (the registries must be full before RULES lists them)
+from acexp.algos.registry import MODELS, TRAINERS
+from acexp.envs.make import VECTORIZATIONS, check_env, vectorization
 from acexp.errors import ConfigError
 from acexp.models.layers import ACTIVATIONS
-from acexp.normalization import OBS_NORMS
-from acexp.objective import OBJECTIVES
-from acexp.optim import OPTIMIZERS
-from acexp.registry import MODELS, TRAINERS
+from acexp.models.normalization import OBS_NORMS
+from acexp.optim.modes import OPTIMIZERS
+from acexp.runtime.objective import OBJECTIVES
 
 
 def _number(value: Any) -> bool:

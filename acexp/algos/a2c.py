@@ -12,12 +12,12 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from acexp.envs import make_vector_env, shares_vector_env
-from acexp.losses import actor_loss, batch_mean, critic_loss, gae, normalize
-from acexp.ppo_losses import explained_variance
-from acexp.registry import register_trainer
-from acexp.state import exact_env_state, set_vector_env_state, vector_env_state
-from acexp.trainers.base import Trainer
+from acexp.algos.base import Trainer
+from acexp.algos.losses import actor_loss, batch_mean, critic_loss, gae, normalize
+from acexp.algos.ppo_losses import explained_variance
+from acexp.algos.registry import register_trainer
+from acexp.envs.make import make_vector_env, shares_vector_env
+from acexp.envs.state import exact_env_state, set_vector_env_state, vector_env_state
 
 
 @register_trainer("a2c")

@@ -54,7 +54,7 @@ def _acts_in_a_box(env_id: str, kwargs_json: str) -> bool:
 
     A config does not say (e.g. LunarLander-v3 with `continuous=True`), so the env is made
     once per id and keyword arguments."""
-    from acexp.envs import env_spec
+    from acexp.envs.make import env_spec
 
     try:
         env_spec(env_id)  # registers ALE ids

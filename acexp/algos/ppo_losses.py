@@ -2,7 +2,7 @@
 
 import torch
 
-from acexp.losses import Coef, batch_mean
+from acexp.algos.losses import Coef, batch_mean
 
 
 def clipped_surrogate_loss(

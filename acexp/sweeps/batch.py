@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from acexp.config.validate import validate
 from acexp.errors import ConfigError
 from acexp.run import train_members
-from acexp.validate import validate
 
 # Settings that may differ between the members of one batch: per-member scalars.
 MEMBER_KEYS = (

@@ -17,11 +17,11 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from acexp.envs import make_env, to_env_actions
-from acexp.losses import actor_loss, batch_mean, critic_loss, discounted_returns, normalize
-from acexp.registry import register_trainer
-from acexp.state import generator_state, set_generator_state
-from acexp.trainers.base import Trainer
+from acexp.algos.base import Trainer
+from acexp.algos.losses import actor_loss, batch_mean, critic_loss, discounted_returns, normalize
+from acexp.algos.registry import register_trainer
+from acexp.envs.make import make_env, to_env_actions
+from acexp.envs.state import generator_state, set_generator_state
 
 
 @register_trainer("episodic")

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from acexp.envs import make_env, to_env_actions
+from acexp.envs.make import make_env, to_env_actions
 from acexp.models import ActorCritic
 
 

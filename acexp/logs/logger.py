@@ -23,7 +23,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from acexp.errors import SaveError
-from acexp.hparams import metric_values, session_summaries
+from acexp.logs.hparams import metric_values, session_summaries
 
 log = logging.getLogger("acexp")
 
@@ -209,7 +209,7 @@ class RunLogger:
         """The run's session for TensorBoard's HPARAMS tab (same event file, no subdir), and
         its final metrics as `hparams/<key>` scalars at its last step.
 
-        The columns and metrics of the tab are declared once per sweep (acexp/hparams.py): a
+        The columns and metrics of the tab are declared once per sweep (acexp/logs/hparams.py): a
         single run's declaration would hide the other runs' settings.
         """
         self._write_episodes()

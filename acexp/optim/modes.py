@@ -16,8 +16,8 @@ from omegaconf import DictConfig
 from torch import nn
 
 from acexp.errors import ConfigError
-from acexp.flat_params import FlatParameters
 from acexp.models import ActorCritic
+from acexp.optim.flat_params import FlatParameters
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,

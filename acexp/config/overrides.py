@@ -24,7 +24,7 @@ from acexp.errors import ConfigError
 # The Hydra config tree: conf/ at the top of the repo, shipped by a wheel or a non-editable
 # install inside the package as acexp/conf (pyproject.toml); a checkout or an editable install
 # has only the top-level conf/, next to acexp/.
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parents[1]  # the acexp package
 CONF = _PACKAGE / "conf" if (_PACKAGE / "conf").is_dir() else _PACKAGE.parent / "conf"
 
 
@@ -89,7 +89,7 @@ def check_added_keys(overrides: list[str], cfg: DictConfig) -> None:
     `cfg` is composed without these overrides; config groups (`+experiment=...`) and `hydra.*`
     keys are Hydra's business.
     """
-    from acexp.validate import OPTIONAL_KEYS, is_optional_key  # torch: see _validate
+    from acexp.config.validate import OPTIONAL_KEYS, is_optional_key  # torch: see _validate
 
     for override in OverridesParser.create().parse_overrides(overrides):
         key = override.key_or_group
@@ -169,9 +169,9 @@ def _first_run(overrides: list[str], launching: Callable[[DictConfig], None] | N
 
 
 def _validate(cfg: DictConfig) -> None:
-    """The run's values and device. acexp.validate imports torch (its registries), so it is
+    """The run's values and device. acexp.config.validate imports torch (its registries), so it is
     imported here: after a sweep's launcher has had its start (check_overrides)."""
-    from acexp.validate import check_device, validate
+    from acexp.config.validate import check_device, validate
 
     validate(cfg)
     check_device(cfg.device)
@@ -183,7 +183,7 @@ def check_overrides(args: list[str], launching: Callable[[DictConfig], None] | N
     Also refuses added keys acexp does not read, and a device this machine lacks. Command lines
     with other flags (--cfg, --help, -cn, ...) and resumes go to Hydra as they are. A sweep's
     `launching` gets the first run's Hydra config (its `hydra` node) once that is composed,
-    before any value is validated (which imports torch): acexp.sweep.start_launcher.
+    before any value is validated (which imports torch): acexp.sweeps.multirun.start_launcher.
     """
     multirun = any(arg in ("-m", "--multirun") for arg in args)
     args = [arg for arg in args if arg not in ("-m", "--multirun")]

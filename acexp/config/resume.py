@@ -52,7 +52,9 @@ def _quoted(path: Path) -> str:
 
 def load_run(resume: str) -> tuple[Path, DictConfig, dict]:
     """The run's directory, its saved config and its newest readable checkpoint."""
-    from acexp.checkpoint import latest_checkpoint  # torch, imported late: see acexp/__main__.py
+    from acexp.runtime.checkpoint import (
+        latest_checkpoint,  # torch, imported late: see acexp/__main__.py
+    )
 
     run_dir = run_dir_of(resume)
     found = latest_checkpoint(run_dir / "checkpoints")

@@ -9,7 +9,7 @@ so every run of `-m arch=shared,unshared seed=0,1 total_steps=20000` would carry
 leaves the overrides that are the same in every job out of the names (the full overrides stay
 in each job's `.hydra/overrides.yaml`, which the report reads).
 
-The end: `SweepSummary`, a Hydra callback, declares the sweep's HParams (acexp/hparams.py) and
+The end: `SweepSummary`, a Hydra callback, declares the sweep's HParams (acexp/logs/hparams.py) and
 prints one line: how many jobs completed, which failed and why, and where the results are;
 the exit status is 1 if a job failed.
 """
@@ -27,7 +27,7 @@ from hydra.experimental.callback import Callback
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
-from acexp.cli_checks import CONF, single_runs
+from acexp.config.overrides import CONF, single_runs
 
 log = logging.getLogger("acexp")
 
@@ -97,7 +97,7 @@ def reports_failures(hydra_cfg: DictConfig) -> bool:
 
 def summary_line(sweep_dir: Path, jobs: list[Path]) -> tuple[str, bool]:
     """(the sweep's one-line summary, whether a job failed or left no metrics.json)."""
-    from acexp.report import load_run
+    from acexp.analysis.report import load_run
 
     runs = [load_run(job) for job in jobs]
     completed = sum(r.status == "completed" for r in runs)
@@ -131,7 +131,7 @@ class SweepSummary(Callback):
         self.before = _jobs(Path(config.hydra.sweep.dir))  # jobs of an earlier sweep there
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from acexp.hparams import write_experiment  # tensorboard: not before a launcher starts
+        from acexp.logs.hparams import write_experiment  # tensorboard: not before a launcher starts
 
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():

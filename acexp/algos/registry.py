@@ -1,7 +1,7 @@
 """Explicit, name-keyed registries of models and trainers.
 
 Components register themselves with a decorator; all registrations are imported in
-`acexp.components`. A duplicate name raises, and an unknown name lists the known ones.
+`acexp.algos.components`. A duplicate name raises, and an unknown name lists the known ones.
 """
 
 from collections.abc import Callable

@@ -13,16 +13,16 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from acexp.losses import batch_mean, normalize, total_loss
-from acexp.optim import apply_update
-from acexp.ppo_losses import (
+from acexp.algos.a2c import A2CTrainer
+from acexp.algos.losses import batch_mean, normalize, total_loss
+from acexp.algos.ppo_losses import (
     clipped_surrogate_loss,
     clipped_value_loss,
     explained_variance,
     policy_shift,
 )
-from acexp.registry import register_trainer
-from acexp.trainers.a2c import A2CTrainer
+from acexp.algos.registry import register_trainer
+from acexp.optim.modes import apply_update
 
 Minibatch = tuple[list[torch.Tensor], torch.Tensor | None]
 
@@ -107,7 +107,7 @@ class PPOTrainer(A2CTrainer):
                 grad_norms = apply_update(loss, self.optimizers, self.max_grad_norm)
             # on the epoch's last minibatch: what early stopping and the logs read (CleanRL)
             approx_kl, clipfrac = policy_shift(log_ratio, self.clip_range, mask)
-            # a batch never holds target_kl runs (acexp.batch): their epochs stop separately
+            # a batch never holds target_kl runs (acexp.sweeps.batch): their epochs stop separately
             if algo.target_kl is not None and float(approx_kl.max()) > algo.target_kl:
                 break  # the policy moved too far from the one that collected the data
 

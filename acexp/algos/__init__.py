@@ -1,0 +1,1 @@
+"""Algorithms: the registry, the on-policy engine, A2C, PPO, the per-episode trainer, losses."""

@@ -1,0 +1,1 @@
+"""Analysis of finished runs: finding them, statistics, survival, plots and the report."""

@@ -1,0 +1,1 @@
+"""Configuration: the schema, its validation, command-line overrides and resume."""

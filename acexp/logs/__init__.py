@@ -1,0 +1,1 @@
+"""Logging: TensorBoard scalars, HParams and console progress."""

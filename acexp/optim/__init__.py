@@ -1,0 +1,1 @@
+"""Optimizers: the joint and separate modes, gradient clipping, flat parameter buffers."""

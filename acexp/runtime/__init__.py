@@ -1,0 +1,1 @@
+"""What runs around an algorithm: checkpoints, signals, evaluation, episode stats, objectives."""

@@ -1,0 +1,1 @@
+"""Sweeps: batching a sweep's runs, run names and the line a sweep ends with."""

@@ -1,1 +1,0 @@
-"""Trainers: each registered by name and built from the whole config."""
