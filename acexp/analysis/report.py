@@ -529,7 +529,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.sweep_dir, args.out, smooth=args.smooth, points=args.points
         )
     except ReportError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"acexp.report: error: {exc}", file=sys.stderr)
         return 2
     print(table)
     print(f"wrote {', '.join(written)} to {args.out or args.sweep_dir}", file=sys.stderr)

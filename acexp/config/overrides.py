@@ -19,7 +19,7 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
-from acexp.errors import ConfigError
+from acexp.errors import ConfigError, MissingExtraError
 
 # The Hydra config tree: conf/ at the top of the repo, shipped by a wheel or a non-editable
 # install inside the package as acexp/conf (pyproject.toml); a checkout or an editable install
@@ -28,10 +28,23 @@ _PACKAGE = Path(__file__).resolve().parents[1]  # the acexp package
 CONF = _PACKAGE / "conf" if (_PACKAGE / "conf").is_dir() else _PACKAGE.parent / "conf"
 
 
+# Hydra options that a Hydra plugin from one of acexp's extras registers: without the extra,
+# Hydra knows no such option.
+PLUGIN_EXTRAS = {
+    "hydra/launcher/joblib": "launchers",
+    "hydra/launcher/submitit_local": "launchers",
+    "hydra/launcher/submitit_slurm": "launchers",
+    "hydra/sweeper/optuna": "launchers",
+}
+
+
 def _one_line(exc: HydraException, overrides: list[str]) -> str:
     """Hydra's message for the common mistakes, in one line that names the override."""
     if isinstance(exc, MissingConfigException) and exc.options:
-        group = str(exc.missing_cfg_file).rsplit("/", 1)[0]
+        group, option = str(exc.missing_cfg_file).rsplit("/", 1)
+        extra = PLUGIN_EXTRAS.get(f"{group}/{option}")  # also from a preset's defaults list
+        if extra:
+            return str(MissingExtraError(f"{group}={option}", extra))
         given = next((o for o in overrides if o.lstrip("+~").startswith(f"{group}=")), group)
         return f"{given}: no such option; {group} is one of {', '.join(exc.options)}"
     cause = exc.__cause__
