@@ -94,7 +94,7 @@ def test_batched_sweep_writes_the_run_directories_joblib_writes(sweeps: tuple) -
     for job in RUNS:
         ours, theirs = batched / job, joblib / job
         assert files(ours) == files(theirs) == {
-            ".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml", "__main__.log",
+            ".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml", "acexp.log",
             "events.out.tfevents*", "metrics.json", "model.pt", "checkpoints/step_*",
         }  # fmt: skip
         for name in ("config.yaml", "overrides.yaml"):
@@ -104,7 +104,7 @@ def test_batched_sweep_writes_the_run_directories_joblib_writes(sweeps: tuple) -
         assert metrics(ours)["status"] == metrics(theirs)["status"] == "completed"
         assert metrics(ours).keys() == metrics(theirs).keys()
     for batch in trained:  # each job's log is the log of its batch
-        logs = {(batched / job / "__main__.log").read_text() for job in batch}
+        logs = {(batched / job / "acexp.log").read_text() for job in batch}
         assert len(logs) == 1
         assert all(f"member {job}: completed" in next(iter(logs)) for job in batch)
 
