@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     print(
         f"{result['episodes']} episodes: return {result['mean_return']:.2f} "
-        f"+- {result['std_return']:.2f} (std), weights {result['weights']}"
+        f"+- {result['std_return']:.2f} (std), weights {result['weights']}; "
+        f"wrote {args.run_dir / 'eval.json'}"
     )
 
 

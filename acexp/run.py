@@ -84,12 +84,11 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict:
     if error is not None:
         raise error
     log.info(
-        "%s: %d env steps, final_return %s, solved %s; results in %s, curves: tensorboard "
-        "--logdir %s",
+        "%s: %d env steps, final_return %s, %s; results in %s, curves: tensorboard --logdir %s",
         metrics["status"],
         metrics["env_steps"],
         metrics["final_return"],
-        metrics["solved"],
+        trainer.stats[0].outcome(),
         out_dir / "metrics.json",
         out_dir,
     )

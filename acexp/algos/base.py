@@ -363,7 +363,7 @@ class Trainer(ABC):
         self.results[k] = metrics
         if self.members > 1:
             self.set_lr_fractions(self.lr_fractions)  # its rate is now 0
-            log.info("member %s: %s", self.out_dirs[k].name, _summary(metrics))
+            log.info("member %s: %s", self.out_dirs[k].name, _summary(metrics, self.stats[k]))
 
     def end_all(self, status: str, error: BaseException | None = None) -> None:
         """End every member still active (training stopped: by a signal, or by an error)."""
@@ -465,8 +465,8 @@ class Trainer(ABC):
         return sum(p[0].numel() for p in self.model.parameters())  # each has a member dim
 
 
-def _summary(metrics: dict) -> str:
+def _summary(metrics: dict, stats: EpisodeStats) -> str:
     return (
         f"{metrics['status']}, {metrics['env_steps']} env steps, final_return "
-        f"{metrics['final_return']}, solved {metrics['solved']}"
+        f"{metrics['final_return']}, {stats.outcome()}"
     )

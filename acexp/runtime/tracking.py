@@ -76,6 +76,16 @@ class EpisodeStats:
         self.elapsed_before = state["elapsed"]
         self.start_clock()
 
+    def outcome(self) -> str:
+        """What "solved" means for this run, for its final line: e.g. `solved (running return
+        > 475 at env step 92707)` or `not solved (running return 431.20; solved means > 475)`."""
+        if self.threshold is None:
+            return "solved: not judged (the env has no reward threshold)"
+        if self.solved:
+            return f"solved (running return > {self.threshold:g} at env step {self.steps_to_solve})"
+        now = "no episode ended" if self.running_return is None else f"{self.running_return:.2f}"
+        return f"not solved (running return {now}; solved means > {self.threshold:g})"
+
     def summary(self) -> dict:
         return {
             "episodes": self.episodes,
