@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
-from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, ValueType
 from hydra.errors import HydraException, MissingConfigException
@@ -20,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
 from acexp.errors import ConfigError, MissingExtraError
+from acexp.sweeps.hydra_internals import apply_overrides
 
 # The Hydra config tree: conf/ at the top of the repo, shipped by a wheel or a non-editable
 # install inside the package as acexp/conf (pyproject.toml); a checkout or an editable install
@@ -158,7 +158,7 @@ def with_plain_values(
         ):
             return None
     cfg = copy.deepcopy(sibling_cfg)
-    ConfigLoaderImpl._apply_overrides_to_config(parsed, cfg)
+    apply_overrides(parsed, cfg)
     return cfg
 
 

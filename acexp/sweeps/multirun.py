@@ -28,11 +28,11 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from acexp.config.overrides import CONF, single_runs
+from acexp.sweeps.hydra_internals import BASIC_SWEEPER
 
 log = logging.getLogger("acexp")
 
 EXCLUDE_KEY = "hydra.job.config.override_dirname.exclude_keys"
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 SHOWN_FAILURES = 3  # failed jobs named in the summary line; the report lists them all
 
 

@@ -15,13 +15,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from hydra._internal.config_loader_impl import get_overrides_dirname
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus, configure_log, run_job, setup_globals
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from acexp.sweeps.hydra_internals import KeptCompositions
 
 from ._batches import Batch, Trained, run_batches, start_fork_server
 
@@ -184,70 +184,6 @@ class BatchedLauncher(Launcher):
             log.error(f"{out_dir.name}: {result['status']}: {result.get('error', '')}")
         assert self.hydra_context is not None
         self.hydra_context.callbacks.on_job_end(config=config, job_return=ret)
-
-
-class KeptCompositions:
-    """The sweeper's compositions of the jobs, for the launcher to take instead of its own; and
-    compositions made from a sibling job's where that is what composing would give.
-
-    Hydra's sweepers compose every job once to check it (`validate_batch_is_legal`) and a
-    launcher composes it again, since it may run elsewhere. This launcher composes in the
-    sweeper's process, so the second composition (about 0.1 s a job) would repeat the first:
-    the config loader it shares with the sweeper keeps what it composes until the launcher
-    takes it. A sweeper that composes nothing leaves the launcher to compose.
-
-    Most jobs of a sweep differ from an earlier one in plain values only (`seed=3`); such a
-    job's config is the earlier one's with those values applied and its own overrides recorded
-    (`hydra.overrides.task`, `hydra.job.override_dirname`), as Hydra's config loader finishes
-    a composition: about 15x faster than composing (acexp.config.overrides.with_plain_values).
-    """
-
-    def __init__(self, config_loader: Any) -> None:
-        self.kept: dict[tuple[str, ...], DictConfig] = {}
-        self.composed: list[tuple[list[str], DictConfig]] = []  # siblings for the others
-        self.compose_fully = config_loader.load_sweep_config
-        config_loader.load_sweep_config = self.compose_and_keep  # this instance only
-
-    def compose(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
-        """As the config loader's `load_sweep_config`, from a sibling where one will do."""
-        from acexp.config.overrides import with_plain_values
-
-        for sibling in self.composed:
-            config = with_plain_values(sweep_overrides, sibling)
-            if config is not None:
-                return _as_composed(config, sweep_overrides)
-        config = self.compose_fully(master_config, sweep_overrides)
-        self.composed.append((list(sweep_overrides), config))
-        return config
-
-    def compose_and_keep(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
-        config = self.compose(master_config, sweep_overrides)
-        self.kept[tuple(sweep_overrides)] = config
-        return config
-
-    def take(self, master_config: DictConfig, overrides: Sequence[str]) -> DictConfig:
-        """The job's config: the sweeper's composition if it made one, else a new one."""
-        kept = self.kept.pop(tuple(overrides), None)
-        return kept if kept is not None else self.compose(master_config, list(overrides))
-
-    def forget(self) -> None:
-        """Drop what no launch took (a sweeper may check jobs it then does not launch)."""
-        self.kept.clear()
-
-
-def _as_composed(config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
-    """Record a job's own overrides in its config, as Hydra's config loader does."""
-    parsed = OverridesParser.create().parse_overrides(sweep_overrides)
-    task = [o for o in parsed if not o.is_hydra_override()]
-    dirname = config.hydra.job.config.override_dirname
-    config.hydra.overrides.task = [o.input_line for o in task]
-    config.hydra.job.override_dirname = get_overrides_dirname(
-        overrides=task,
-        exclude_keys=list(dirname.exclude_keys),
-        item_sep=dirname.item_sep,
-        kv_sep=dirname.kv_sep,
-    )
-    return config
 
 
 class _StartOnly:
