@@ -1,5 +1,5 @@
-"""Every environment of SPEC B builds its network from its spaces and trains; normalisation
-(SPEC C), wrappers chosen by config, and the one-line errors for spaces and missing extras."""
+"""Every supported environment builds its network from its spaces and trains; observation
+normalisation, wrappers chosen by config, and the one-line errors for spaces and missing extras."""
 
 import math
 import sys
