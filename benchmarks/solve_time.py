@@ -2,7 +2,8 @@
 
 Training wall time from the first env step until the running return (EMA 0.05 of episode
 returns, as PyTorch's actor-critic example judges it) passes 475; median over seeds. SB3 A2C
-and PPO use the rl-baselines3-zoo hyperparameters and are timed with the same criterion by a callback (sb3_reference.py).
+and PPO use the rl-baselines3-zoo hyperparameters and are timed with the same criterion by a
+callback (sb3_reference.py).
 Runs are interleaved per seed so that machine load hits every contender alike.
 
     python -m benchmarks.solve_time [--seeds 0 1 2 3 4] [--overrides ...]
