@@ -21,6 +21,7 @@ from tempfile import TemporaryDirectory
 
 import numpy as np
 
+from acexp.logs.hparams import EXPERIMENT_SUFFIX
 from benchmarks.ppo_throughput import SETTINGS as PPO_SETTINGS
 
 # name -> (the sweep's overrides, target ratio); fixed budgets, so both launchers do the same work
@@ -105,7 +106,7 @@ def stages(out: Path, started: float) -> str:
 
     made = sorted(since(p) for p in out.glob("*/.hydra/hydra.yaml"))
     trained = max(since(p) for p in out.glob("*/metrics.json"))
-    (hparams,) = out.glob("events.out.tfevents.*")
+    (hparams,) = out.rglob(f"events.out.tfevents.*{EXPERIMENT_SUFFIX}")
     return (
         f"started and checked the command line {since(out / 'multirun.yaml'):.1f}, "
         f"composed and checked the jobs {made[0]:.1f}, made their directories {made[-1]:.1f}, "

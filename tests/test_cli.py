@@ -59,7 +59,7 @@ def test_cli_run_writes_tensorboard_metrics_and_model(tmp_path: Path) -> None:
     assert tags["charts/episodes"][-1] == (steps[-1], metrics["episodes"])
     # the final metrics and the running return are at the run's last step
     end = metrics["env_steps"]
-    assert tags["hparams/final_return"] == [(end, pytest.approx(metrics["final_return"]))]
+    assert tags["result/final_return"] == [(end, pytest.approx(metrics["final_return"]))]
     assert tags["charts/running_return"][-1] == (end, pytest.approx(metrics["running_return"]))
 
 

@@ -20,7 +20,7 @@ from tests.test_cli import scalars
 
 # Wall-clock figures differ from run to run; everything else must not.
 WALL_CLOCK = {"wall_seconds", "sps", "seconds_to_solve", "signal"}
-WALL_TAGS = {"perf/sps", "hparams/wall_seconds", "hparams/sps", "hparams/seconds_to_solve"}
+WALL_TAGS = {"perf/sps", "result/wall_seconds", "result/sps", "result/seconds_to_solve"}
 RUN = (  # long enough that the kill -9 below lands mid-run even on a fast machine
     "total_steps=30000",
     "checkpoint.every_steps=3000",

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import yaml
 from omegaconf import OmegaConf
+from tensorboard.plugins.hparams import api_pb2, metadata
 
 from acexp.analysis.report import read_returns
-from acexp.logs.hparams import METRICS
+from acexp.logs.hparams import METRICS, experiment_summary
 from acexp.logs.logger import LOG_POINTS, resolve_every_steps
 from tests.conftest import acexp, http_json, tensorboard
 
@@ -57,9 +58,9 @@ def session_groups(board: str) -> dict[str, dict]:
     return {s["name"]: {**s, "hparams": g["hparams"]} for g in groups for s in g["sessions"]}
 
 
-def test_runs_are_named_by_what_differs(board: str, sweep) -> None:
+def test_runs_are_named_by_what_differs_and_are_all_runs(board: str, sweep) -> None:
     sweep_dir, result = sweep
-    assert set(http_json(f"{board}/data/runs")) == RUNS | {"."}  # ".": the sweep's HParams
+    assert set(http_json(f"{board}/data/runs")) == RUNS  # the sweep's HParams is no run of its own
     for run in RUNS:  # the full overrides stay in .hydra/, for the report
         overrides = yaml.safe_load((sweep_dir / run / ".hydra" / "overrides.yaml").read_text())
         assert {"total_steps=4000", "stop_on_solve=false"} <= {o.lower() for o in overrides}
@@ -69,26 +70,44 @@ def test_hparams_declares_the_metrics_of_metrics_json(board: str) -> None:
     experiment = http_json(f"{board}/data/plugin/hparams/experiment", {"experimentName": ""})
     tags = [m["name"]["tag"] for m in experiment["metricInfos"]]
     # the tab ticks the first five: the result first, not charts/... by alphabet
-    assert tags[:5] == [f"hparams/{k}" for k in list(METRICS)[:5]]
-    assert tags[0] == "hparams/final_return" and set(tags) >= {f"hparams/{k}" for k in METRICS}
+    assert tags[:5] == [f"result/{k}" for k in list(METRICS)[:5]]
+    assert tags[0] == "result/final_return" and set(tags) >= {f"result/{k}" for k in METRICS}
     assert not any(t.startswith(("charts/", "losses/")) for t in tags)
 
 
-def test_hparams_columns_have_their_own_types_and_every_runs_values(board: str) -> None:
+def test_the_final_metrics_group_sorts_after_the_curves(board: str) -> None:
+    # SCALARS opens its first three tag groups, TIME SERIES its first two, in name order: the
+    # one-point result/ scalars come after charts, losses and perf, so both leave them closed.
+    tags = http_json(f"{board}/data/plugin/scalars/tags")
+    for run in RUNS:
+        groups = sorted({tag.split("/")[0] for tag in tags[run]})
+        assert groups.index("result") >= 3 and groups[:3] == ["charts", "losses", "perf"]
+        assert all(not g.startswith("hparams") for g in groups)
+
+
+def test_hparams_columns_are_what_differs_with_their_own_types(board: str) -> None:
     experiment = http_json(f"{board}/data/plugin/hparams/experiment", {"experimentName": ""})
     info = {h["name"]: h for h in experiment["hparamInfos"]}
     assert info["seed"]["type"] == "DATA_TYPE_STRING" and info["seed"]["differs"]
     assert set(info["seed"]["domainDiscrete"]) == {"0", "1"}
     assert set(info["optim.mode"]["domainDiscrete"]) == {"joint", "separate"}
-    assert info["optim.mode"]["differs"] and not info["optim.name"]["differs"]
-    assert info["stop_on_solve"]["type"] == "DATA_TYPE_BOOL"
-    assert info["stop_on_solve"]["domainDiscrete"] == [False]
-    assert info["env.normalize_reward"]["type"] == "DATA_TYPE_BOOL"
-    assert info["optim.lr"]["type"] == "DATA_TYPE_FLOAT64"
-    assert info["total_steps"]["domainDiscrete"] == [4000.0]
-    for key in ("device", "env.id", "env.obs_norm", "torch_threads", "optim.actor_lr"):
-        assert key in info, sorted(info)
-    assert not {"resume", "objective", "log.every_steps", "checkpoint.keep"} & set(info)
+    # the learning rates differ in that only one mode has each, at the same value
+    assert info["optim.lr"]["type"] == "DATA_TYPE_FLOAT64" and info["optim.lr"]["differs"]
+    assert info["optim.lr"]["domainDiscrete"] == [pytest.approx(4e-3)]
+    # what every run shares is no column (the tab would show it among its first five)
+    assert set(info) == {"seed", "optim.mode", "optim.lr", "optim.actor_lr", "optim.critic_lr"}
+    assert all(h["differs"] for h in info.values())
+
+
+def test_hparams_columns_of_a_sweep_where_nothing_differs_are_all_settings() -> None:
+    cfg = {"seed": "0", "total_steps": 4000, "stop_on_solve": False, "optim.name": "adam"}
+    summary = experiment_summary([cfg, dict(cfg)], ["final_return"])
+    data = metadata.parse_experiment_plugin_data(summary.value[0].metadata.plugin_data.content)
+    info = {h.name: h for h in data.hparam_infos}
+    assert set(info) == set(cfg) and not any(h.differs for h in info.values())
+    assert info["stop_on_solve"].type == api_pb2.DATA_TYPE_BOOL
+    assert [v.bool_value for v in info["stop_on_solve"].domain_discrete.values] == [False]
+    assert info["total_steps"].type == api_pb2.DATA_TYPE_FLOAT64
 
 
 def test_hparams_values_per_run_match_metrics_json(board: str, sweep) -> None:
@@ -109,9 +128,9 @@ def test_hparams_values_per_run_match_metrics_json(board: str, sweep) -> None:
         expected = metrics(sweep_dir / name)
         values = {m["name"]["tag"]: m for m in session["metricValues"]}
         for key in ("final_return", "running_return", "episodes", "env_steps"):
-            assert values[f"hparams/{key}"]["value"] == pytest.approx(expected[key], rel=1e-6)
-            assert values[f"hparams/{key}"]["trainingStep"] == expected["env_steps"]  # the end
-        assert values["hparams/solved"]["value"] == float(expected["solved"])
+            assert values[f"result/{key}"]["value"] == pytest.approx(expected[key], rel=1e-6)
+            assert values[f"result/{key}"]["trainingStep"] == expected["env_steps"]  # the end
+        assert values["result/solved"]["value"] == float(expected["solved"])
 
 
 def test_every_episode_counts_and_the_report_reads_what_tensorboard_shows(

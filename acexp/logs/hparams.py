@@ -4,8 +4,14 @@ A run writes its own session (its settings) into its event file. The columns and
 of the tab come from one *experiment* summary: given none, TensorBoard builds the columns from
 all sessions and ticks the first five scalar tags it finds (charts/...); given one, it uses that
 one's columns and metrics, and only that one, for the whole log directory. So the experiment
-is written once per sweep, into the sweep directory, from the configs and metrics of all its
-runs (`write_experiment`, called when a sweep ends); a single run writes none.
+is written once per sweep, from the configs and metrics of all its runs (`write_experiment`,
+called when a sweep ends), into its first run's directory: TensorBoard lists every directory
+that holds an event file as a run, and a file of its own would be an empty run. A single run
+writes none.
+
+TensorBoard reads a session's metrics only from scalar series of its run, so each final metric
+is also a one-point scalar, `result/<key>`: a tag group that sorts after the curves' groups
+(charts, eval, losses, perf), where the SCALARS and TIME SERIES dashboards leave it collapsed.
 
 Built with TensorBoard's own hparams protos (`api_pb2`, `plugin_data_pb2`, `metadata`).
 """
@@ -71,7 +77,7 @@ def _acts_in_a_box(env_id: str, kwargs_json: str) -> bool:
 LABELS = ("seed",)
 
 # metrics.json keys declared as the tab's metrics, in this order (it ticks the first five);
-# other numeric keys a run reports follow, by name. Each is the scalar `hparams/<key>`.
+# other numeric keys a run reports follow, by name. Each is the scalar `result/<key>`.
 METRICS: dict[str, str] = {
     "final_return": "mean return of the last 100 training episodes",
     "solved": "1 if the running return passed the env's reward threshold, else 0",
@@ -86,7 +92,7 @@ METRICS: dict[str, str] = {
     "eval_return": "greedy policy's mean return at the end (with evaluation on)",
     "parameters": "trainable parameters of the model",
 }
-METRIC_PREFIX = "hparams/"
+METRIC_PREFIX = "result/"  # a group the dashboards leave collapsed: see above
 EXPERIMENT_SUFFIX = ".acexp-hparams"  # the event file that holds a sweep's experiment
 MAX_DISCRETE = 12  # numbers with at most this many values get a checkbox filter
 
@@ -157,7 +163,7 @@ def session_summaries(params: Mapping[str, HParam], completed: bool) -> tuple[Su
 
 
 def metric_values(metrics: Mapping[str, Any]) -> dict[str, float]:
-    """The numeric entries of metrics.json (booleans as 0/1) as `hparams/<key>` scalars."""
+    """The numeric entries of metrics.json (booleans as 0/1) as `result/<key>` scalars."""
     values = {}
     for key, value in metrics.items():
         if isinstance(value, bool | int | float) and not (
@@ -197,15 +203,24 @@ def hparam_info(name: str, values: list[HParam]) -> api_pb2.HParamInfo:
 def experiment_summary(
     runs_params: Iterable[Mapping[str, HParam]], metric_keys: Iterable[str]
 ) -> Summary:
-    """The experiment of a sweep: a column per setting any run has, and the metrics."""
+    """The experiment of a sweep: a column per setting that differs between its runs (all of
+    them when none does), and the metrics.
+
+    The tab shows five columns at first, those that differ first: a setting every run shares
+    would take the place of a metric. Each run's session still holds all its settings.
+    """
+    runs_params = list(runs_params)
     columns: dict[str, list[HParam]] = {}
     for params in runs_params:
         for key, value in params.items():
             columns.setdefault(key, []).append(value)
+    infos = [hparam_info(name, values) for name, values in sorted(columns.items())]
+    for info in infos:  # a setting only some runs have (optim.lr: joint only) tells them apart
+        info.differs = info.differs or len(columns[info.name]) < len(runs_params)
     declared = [k for k in METRICS if k in metric_keys]
     declared += sorted(set(metric_keys) - set(METRICS))
     experiment = api_pb2.Experiment(
-        hparam_infos=[hparam_info(name, values) for name, values in sorted(columns.items())],
+        hparam_infos=[info for info in infos if info.differs] or infos,
         metric_infos=[
             api_pb2.MetricInfo(
                 name=api_pb2.MetricName(tag=f"{METRIC_PREFIX}{key}"),
@@ -225,10 +240,11 @@ def _job_dirs(root: Path) -> list[Path]:
 
 
 def write_experiment(root: Path) -> Path | None:
-    """Declare the HPARAMS columns and metrics for every run under `root` (a sweep directory).
+    """Declare the HPARAMS columns and metrics for every run under `root` (a sweep directory),
+    in an event file of its first run's directory.
 
-    Replaces the experiment an earlier call wrote there, so runs added to a sweep are
-    included. Returns the event file, or None when `root` holds no runs.
+    Replaces the experiment an earlier call wrote, so runs added to a sweep are included.
+    Returns the event file, or None when `root` holds no runs.
     """
     from torch.utils.tensorboard.writer import FileWriter
 
@@ -242,10 +258,10 @@ def write_experiment(root: Path) -> Path | None:
         if metrics_path.is_file():
             metrics = json.loads(metrics_path.read_text())
             metric_keys |= {k.removeprefix(METRIC_PREFIX) for k in metric_values(metrics)}
-    for old in root.glob(f"events.out.tfevents.*{EXPERIMENT_SUFFIX}"):
+    for old in root.rglob(f"events.out.tfevents.*{EXPERIMENT_SUFFIX}"):
         old.unlink()
-    writer = FileWriter(str(root), filename_suffix=EXPERIMENT_SUFFIX)
+    writer = FileWriter(str(jobs[0]), filename_suffix=EXPERIMENT_SUFFIX)
     writer.add_summary(experiment_summary(runs_params, metric_keys))
     writer.close()
-    (path,) = root.glob(f"events.out.tfevents.*{EXPERIMENT_SUFFIX}")
+    (path,) = jobs[0].glob(f"events.out.tfevents.*{EXPERIMENT_SUFFIX}")
     return path

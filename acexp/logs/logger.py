@@ -207,7 +207,7 @@ class RunLogger:
 
     def hparams(self, params: dict, metrics: dict) -> None:
         """The run's session for TensorBoard's HPARAMS tab (same event file, no subdir), and
-        its final metrics as `hparams/<key>` scalars at its last step.
+        its final metrics as `result/<key>` scalars at its last step.
 
         The columns and metrics of the tab are declared once per sweep (acexp/logs/hparams.py): a
         single run's declaration would hide the other runs' settings.
