@@ -111,10 +111,46 @@ def test_target_kl_stops_the_epochs_early(tmp_path: Path, monkeypatch) -> None:
     assert len(steps) == 4
 
 
-def test_a2c_logs_explained_variance(tmp_path: Path) -> None:
+def test_a2c_logs_explained_variance(tmp_path: Path, monkeypatch) -> None:
+    """What is logged is 1 - Var(G - V) / Var(G) of the very values and targets that the
+    critic's loss of that update regresses, worked out here from them."""
+    import acexp.algos.a2c as a2c
+
+    regressed, logged = [], []
+
+    def copy(x: torch.Tensor | None) -> torch.Tensor | None:
+        return None if x is None else x.clone()
+
+    critic_loss = a2c.critic_loss
+    monkeypatch.setattr(
+        a2c,
+        "critic_loss",
+        lambda value, target, *a, **k: (
+            regressed.append((value.detach().clone(), target.clone(), copy(k.get("mask"))))
+            or critic_loss(value, target, *a, **k)
+        ),
+    )
+    explained = a2c.explained_variance
+    monkeypatch.setattr(
+        a2c,
+        "explained_variance",
+        # copies: the mask is a view of the rollout's buffer, which the next rollout refills
+        lambda p, t, mask: (
+            logged.append((p.clone(), t.clone(), copy(mask))) or explained(p, t, mask)
+        ),
+    )
     run(make_cfg("total_steps=1000", "log.every_steps=200", "log.progress=false"), tmp_path)
     values = [v for _, v in scalars(tmp_path)["losses/explained_variance"]]
-    assert values and all(v <= 1.0 for v in values)
+    assert len(values) == len(logged) >= 4
+    for value, (prediction, target, mask) in zip(values, logged, strict=True):
+        same = [k for k, (v, *_) in enumerate(regressed) if torch.equal(v, prediction)]
+        assert same and torch.equal(regressed[same[0]][1], target)
+        critic_mask = regressed[same[0]][2]  # the transitions the critic learns on
+        assert (critic_mask is None and mask is None) or torch.equal(critic_mask, mask)
+        keep = torch.ones_like(target, dtype=torch.bool) if mask is None else mask.bool()
+        p, t = prediction[keep].double(), target[keep].double()
+        by_hand = 1 - (t - p).var(unbiased=False) / t.var(unbiased=False)
+        assert value == pytest.approx(by_hand.item(), rel=1e-4, abs=1e-6)
 
 
 @pytest.mark.parametrize("env", ["cartpole", "halfcheetah"])
