@@ -17,7 +17,11 @@ def test_every_option_composes_and_trains(group: str, option: str, small, tmp_pa
     override = f"+experiment={option}" if group == "experiment" else f"{group}={option}"
     # presets may pick an algo without num_envs (episodic)
     shrink = "algo.num_envs=2" if group not in ("algo", "experiment") else "seed=0"
-    cfg = make_cfg(override, *small, shrink)
+    # one short evaluation episode: a preset's full evaluation (10 Pong games) says nothing more
+    # about whether it composes
+    cfg = make_cfg(
+        override, *small, shrink, "eval.episodes=1", "++env.kwargs.max_episode_steps=100"
+    )
     metrics = run(cfg, out_dir=tmp_path)
     assert metrics["status"] == "completed"
     assert metrics["env_steps"] >= cfg.total_steps == 400  # the whole budget, not a step of it
