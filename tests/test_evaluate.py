@@ -131,7 +131,7 @@ def test_weights_saved_in_the_old_sequential_layout_still_load(run_dir: Path, tm
 def test_weights_of_another_model_fail_in_one_line(run_dir: Path, tmp_path) -> None:
     other = run_with_weights(run_dir, tmp_path / "other", {"something.else": torch.zeros(3)})
     result = acexp(str(other), "--episodes", "1", cwd=tmp_path, module="acexp.evaluate")
-    assert result.returncode != 0
+    assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "model.pt does not fit this run's model" in lines[0]
     assert "Traceback" not in result.stderr
