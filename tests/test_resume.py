@@ -7,10 +7,12 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 from acexp.algos.base import Trainer
 from acexp.run import run
@@ -58,6 +60,19 @@ def wait_for_checkpoint(proc: subprocess.Popen, run_dir: Path, after: int) -> in
     raise AssertionError("no checkpoint within 120 s")
 
 
+def wait_for_event_after(proc: subprocess.Popen, run_dir: Path, step: int) -> None:
+    """Block until the run's event files hold a scalar logged after env step `step`."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for events in run_dir.glob("events.out.tfevents.*"):
+            with suppress(Exception):  # a record half-written as it is read
+                if any(e.step > step for e in EventFileLoader(str(events)).Load()):
+                    return
+        assert proc.poll() is None, f"run ended before it logged: {proc.stderr.read()}"
+        time.sleep(0.02)
+    raise AssertionError(f"no event past step {step} within 120 s")
+
+
 def test_sigterm_then_kill_9_then_resume_matches_the_uninterrupted_run(tmp_path: Path) -> None:
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     run(make_cfg(*RUN), whole)  # the same config in-process: determinism makes it the reference
@@ -74,14 +89,14 @@ def test_sigterm_then_kill_9_then_resume_matches_the_uninterrupted_run(tmp_path:
     stopped_at = metrics["env_steps"]
     assert (cut / "checkpoints" / f"step_{stopped_at:09d}.pt").is_file()
 
-    # Resume, then kill -9 a little after the next checkpoint: events past it are orphans.
+    # Resume, then kill -9 once events past the next checkpoint are on disk: they are orphans.
     proc = start(f"resume={cut}", cwd=tmp_path)
-    wait_for_checkpoint(proc, cut, after=stopped_at)
-    time.sleep(0.05)
-    assert proc.poll() is None, "the run ended before it could be killed"
+    saved = wait_for_checkpoint(proc, cut, after=stopped_at)
+    wait_for_event_after(proc, cut, saved)
     proc.kill()
-    proc.wait(timeout=60)
-    assert json.loads((cut / "metrics.json").read_text())["status"] == "interrupted"
+    assert proc.wait(timeout=60) == -signal.SIGKILL, "the run ended before it was killed"
+    # a kill -9 writes nothing: metrics.json is still the one of the SIGTERM above
+    assert json.loads((cut / "metrics.json").read_text())["env_steps"] == stopped_at
 
     proc = start(f"resume={cut}", cwd=tmp_path)
     assert proc.wait(timeout=300) == 0, proc.stderr.read()
