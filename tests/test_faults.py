@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -90,7 +91,8 @@ def test_a_full_disk_while_checkpointing_loses_nothing_and_says_how_to_resume(
     run_dir = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-c", FULL_DISK, *RUN, f"hydra.run.dir={run_dir}"]
-    result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
+    result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
     assert result.returncode == 1
     (kept,) = list_checkpoints(run_dir / "checkpoints")  # the first; the second never landed
     assert re.fullmatch(
@@ -117,7 +119,7 @@ def _can_mount_tmpfs(tmp_path: Path) -> bool:
         return False
     probe = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
              f"mount -t tmpfs -o size=1m tmpfs {tmp_path}"]  # fmt: skip
-    return subprocess.run(probe, capture_output=True).returncode == 0
+    return subprocess.run(probe, capture_output=True, timeout=60).returncode == 0
 
 
 def test_a_real_full_disk_while_checkpointing(tmp_path: Path) -> None:
@@ -152,18 +154,47 @@ def test_a_real_full_disk_while_checkpointing(tmp_path: Path) -> None:
     assert seen["resumed_metrics"]["env_steps"] >= 12000
 
 
-@pytest.mark.parametrize("after", [0.6, 1.0, 1.8])
-def test_ctrl_c_while_starting_is_one_line(after: float, tmp_path: Path) -> None:
+def _maps_torch(pid: int) -> bool:
+    """Whether process `pid` has mapped torch's library: it is importing torch, or has."""
+    with suppress(OSError):
+        return "libtorch_cpu" in Path(f"/proc/{pid}/maps").read_text()
+    return False
+
+
+# Each phase of a start, by what shows it from outside: torch's library mapped (the command
+# line's checks import torch), Hydra's saved config (the run is being built), an event file
+# (the run's logger exists: training has started).
+PHASES = {
+    "importing-torch": lambda proc, run_dir: _maps_torch(proc.pid),
+    "building": lambda proc, run_dir: (run_dir / ".hydra" / "config.yaml").exists(),
+    "training": lambda proc, run_dir: any(run_dir.glob("events.out.tfevents.*")),
+}
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_ctrl_c_while_starting_is_one_line(phase: str, tmp_path: Path) -> None:
     """A SIGINT while `python -m acexp` imports torch, checks the command line or builds the
     run (before the run's own handler takes it) ends it with one line and 130, as a SIGINT
-    while training does (on a fast machine, the signal may come once training has started)."""
+    while training does. The signal goes when the phase shows (on a fast machine the next
+    phase may have begun)."""
+    if phase == "importing-torch" and not Path("/proc/self/maps").exists():
+        pytest.skip("no /proc to see torch's import in")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run_dir = tmp_path / "run"
     cmd = [sys.executable, "-m", "acexp", "total_steps=20000", "log.progress=false",
-           f"hydra.run.dir={tmp_path / 'run'}"]  # fmt: skip
+           f"hydra.run.dir={run_dir}"]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
-    time.sleep(after)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=120)
+    try:
+        deadline = time.monotonic() + 120
+        while not PHASES[phase](proc, run_dir):
+            assert proc.poll() is None and time.monotonic() < deadline, f"never {phase}"
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=60)
     assert proc.returncode == 130, stderr
     (line,) = stderr.splitlines()
     assert re.fullmatch(r"acexp: interrupted (\(SIGINT\) before a checkpoint|at env step) .*", line)
