@@ -67,7 +67,7 @@ def tensorboard(logdir: Path, log: Path, expect_runs: set[str]) -> Iterator[str]
                 server.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 server.kill()
-                server.wait()
+                server.wait(timeout=10)
 
 
 def http_json(url: str, body: dict | None = None) -> Any:

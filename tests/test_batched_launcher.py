@@ -251,7 +251,7 @@ def test_the_cli_starts_the_fork_server_before_it_imports_torch(
     their imports overlap; where none is needed, the command line is checked as before."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-c", EARLY_START, *args]
-    result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
+    result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     if started:
         assert result.returncode == 0, result.stderr
         assert result.stdout == "fork server started; torch imported: False\n"
@@ -290,8 +290,9 @@ def test_sigterm_checkpoints_every_running_batch_and_resume_completes_it(
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     deadline = time.monotonic() + 120
-    while not list(out.glob("*/events.out.tfevents.*")) and time.monotonic() < deadline:
-        time.sleep(0.05)  # signal as soon as one run has built its trainer
+    while not list(out.glob("*/events.out.tfevents.*")):  # one run has built its trainer
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM, stderr
@@ -338,12 +339,15 @@ def fresh_venv(tmp_path: Path, *install: str) -> Path:
     venv.create(env_dir, with_pip=False)
     python = env_dir / "bin" / "python"
     ask = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
-    purelib = subprocess.run([python, "-c", ask], capture_output=True, text=True, check=True)
-    here = subprocess.run([sys.executable, "-c", ask], capture_output=True, text=True, check=True)
+    purelib = subprocess.run([python, "-c", ask], capture_output=True, text=True, check=True,
+                             timeout=60)  # fmt: skip
+    here = subprocess.run([sys.executable, "-c", ask], capture_output=True, text=True,
+                          check=True, timeout=60)  # fmt: skip
     (Path(purelib.stdout.strip()) / "_parent_venv.pth").write_text(here.stdout)
     cmd = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
            "--no-build-isolation", "--no-index", "-q", *install]  # fmt: skip
-    result = subprocess.run(cmd, cwd=tmp_path, env=CLEAN_ENV, capture_output=True, text=True)
+    result = subprocess.run(cmd, cwd=tmp_path, env=CLEAN_ENV, capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr
     return python
 
@@ -360,7 +364,8 @@ def test_fresh_editable_install_runs_a_batched_sweep_from_another_directory(
     out = elsewhere / "sweep"
     cmd = [python, "-m", "acexp", "-m", "seed=0", *TINY, "hydra/launcher=batched",
            f"hydra.sweep.dir={out}"]  # fmt: skip
-    result = subprocess.run(cmd, cwd=elsewhere, env=CLEAN_ENV, capture_output=True, text=True)
+    result = subprocess.run(cmd, cwd=elsewhere, env=CLEAN_ENV, capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert metrics(out / "seed=0,total_steps=200")["status"] == "completed"
 
@@ -385,7 +390,7 @@ def test_fresh_install_ships_the_launcher(installed: Path, tmp_path: Path) -> No
         "print(*sorted(p.__name__ for p in Plugins.instance().discover(Launcher)))"
     )
     result = subprocess.run([installed, "-c", scan], cwd=tmp_path, env=CLEAN_ENV,
-                            capture_output=True, text=True)  # fmt: skip
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
     assert result.returncode == 0, result.stderr
     where, launchers = result.stdout.splitlines()
     assert Path(where).is_relative_to(installed.parents[1]) and "BatchedLauncher" in launchers
@@ -397,7 +402,8 @@ def test_fresh_install_runs_a_batched_sweep_from_another_directory(
     out = tmp_path / "sweep"
     cmd = [installed, "-m", "acexp", "-m", "seed=0", *TINY, "hydra/launcher=batched",
            f"hydra.sweep.dir={out}"]  # fmt: skip
-    result = subprocess.run(cmd, cwd=tmp_path, env=CLEAN_ENV, capture_output=True, text=True)
+    result = subprocess.run(cmd, cwd=tmp_path, env=CLEAN_ENV, capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr
     job = out / "seed=0,total_steps=200"
     assert metrics(job)["status"] == "completed"
@@ -405,7 +411,8 @@ def test_fresh_install_runs_a_batched_sweep_from_another_directory(
     (main,) = [s for s in hydra["runtime"]["config_sources"] if s["provider"] == "main"]
     assert Path(main["path"]).is_relative_to(installed.parents[1])  # the installed acexp/conf
     preset = [installed, "-m", "acexp", "+experiment=cartpole_ppo", "--cfg", "job"]
-    result = subprocess.run(preset, cwd=tmp_path, env=CLEAN_ENV, capture_output=True, text=True)
+    result = subprocess.run(preset, cwd=tmp_path, env=CLEAN_ENV, capture_output=True, text=True,
+                            timeout=120)  # fmt: skip
     assert result.returncode == 0, result.stderr
     cfg = yaml.safe_load(result.stdout)
     assert (cfg["algo"]["name"], cfg["algo"]["gamma"], cfg["total_steps"]) == ("ppo", 0.98, 100000)
