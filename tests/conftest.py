@@ -41,13 +41,15 @@ def acexp(*args: str, cwd: Path, module: str = "acexp") -> subprocess.CompletedP
 
 
 @contextmanager
-def tensorboard(logdir: Path, log: Path, expect_runs: set[str]) -> Iterator[str]:
-    """A real TensorBoard on 127.0.0.1 (a free port) over `logdir`, once it lists
+def tensorboard(
+    logdir: Path, log: Path, expect_runs: set[str], flags: tuple[str, ...] = ()
+) -> Iterator[str]:
+    """A real TensorBoard on 127.0.0.1 (a free port) over `logdir`, with `flags`, once it lists
     `expect_runs`; yields its base URL and is always stopped."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir),
+    cmd = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), *flags,
            "--host", "127.0.0.1", "--port", str(port), "--reload_interval", "1"]  # fmt: skip
     with log.open("w") as out:
         server = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -175,3 +176,20 @@ def test_sweep_console_names_each_job_and_says_where_results_are(sweep) -> None:
         f"acexp: sweep of 4 job(s): 4 completed; report: python -m acexp.report {sweep_dir}; "
         f"curves: tensorboard --logdir {sweep_dir}"
     )
+
+
+def test_the_readmes_flag_shows_every_point_of_a_long_curve(tmp_path: Path) -> None:
+    # TensorBoard serves 1,000 points of a scalar series, sampled; the README's
+    # --samples_per_plugin scalars=1000000 serves them all (scalars=0 would serve none)
+    from torch.utils.tensorboard import SummaryWriter
+
+    with SummaryWriter(str(tmp_path / "run")) as writer:
+        for step in range(2500):
+            writer.add_scalar("charts/episodic_return", float(step % 500), step)
+    for flags, points in [((), 1000), (("--samples_per_plugin", "scalars=1000000"), 2500)]:
+        with tensorboard(tmp_path, tmp_path / "tb.log", {"run"}, flags) as base:
+            deadline = time.monotonic() + 30
+            while len(shown := scalars(base, "run", "charts/episodic_return")) < points:
+                assert time.monotonic() < deadline, len(shown)  # still loading
+                time.sleep(0.5)
+            assert len(shown) == points
