@@ -24,8 +24,9 @@ import numpy as np
 from scipy.stats import mannwhitneyu
 
 from acexp.analysis import survival
-from acexp.analysis.report import Run, find_runs, format_solve, group_runs, load_events
+from acexp.analysis.runs import Run, find_runs, group_runs, load_events
 from acexp.analysis.stats import SEED_KEY, override_key
+from acexp.analysis.tables import format_solve
 
 EVAL_TAG = "eval/return"
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from torch.utils.tensorboard import SummaryWriter
 
-from acexp.analysis.report import EPISODES_TAG, RETURN_TAG
+from acexp.analysis.runs import EPISODES_TAG, RETURN_TAG
 from benchmarks.censored import trend
 
 

@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from acexp.analysis import report as report_mod
-from acexp.analysis import stats
+from acexp.analysis import stats, tables
+from acexp.analysis.curves import curve_bands
+from acexp.analysis.report import main
+from acexp.analysis.runs import find_runs, group_runs, read_returns
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -297,12 +299,10 @@ def test_curves_are_print_ready_png_and_vector_pdf(
         assert png.format == "PNG" and round(png.info["dpi"][0]) >= 300
     assert (sweep / "solved.pdf").read_bytes()[:5] == b"%PDF-"
     assert "![solved](solved.png)" in (sweep / "report.md").read_text()
-    assert "solved.png, solved.pdf to" in report.stderr
+    assert "solved.png, solved.pdf" in report.stderr
 
 
 def test_curves_band_and_dashes_tell_the_truth(sweep: Path) -> None:
-    from acexp.analysis.report import curve_bands, find_runs, group_runs
-
     grid, bands = curve_bands(group_runs(find_runs(sweep)))
     assert set(bands) == {SHARED, UNSHARED} and grid[-1] == 50000
     for band in bands.values():
@@ -339,8 +339,6 @@ def _solve_sweep(root: Path, runs: dict[str, list[int | None]], length: int) -> 
 def test_report_gives_km_medians_with_censored_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from acexp.analysis.report import main
-
     # fast: solved at 10, 20, ..., 70 episodes; one seed ran 80 without solving (censored).
     # After k solves S = (8 - k)/8, so S(40) = 0.5: median 40. Greenwood's sum telescopes to
     # 1/(8 - k) - 1/8: lower survival at 10 (S = 7/8, sum 1/56) is 0.387 <= 0.5, low end 10;
@@ -367,8 +365,6 @@ def test_report_gives_km_medians_with_censored_runs(
 
 
 def test_report_without_solve_metric_has_no_solve_columns(tmp_path: Path) -> None:
-    from acexp.analysis.report import main
-
     for seed in range(2):
         _job(tmp_path, "arch=shared", seed, {"status": "completed", "final_return": 1.0})
     assert main([str(tmp_path)]) == 0
@@ -387,8 +383,6 @@ def test_report_without_solve_metric_has_no_solve_columns(tmp_path: Path) -> Non
 def test_parameters_that_differ_show_a_range_and_runs_without_eval_are_noted(
     tmp_path: Path,
 ) -> None:
-    from acexp.analysis.report import main
-
     runs = [{"eval_return": 5.0, "parameters": 120}, {"eval_return": 7.0, "parameters": 100}, {}]
     for seed, extra in enumerate(runs):
         _job(tmp_path, "arch=shared", seed, {"status": "completed", "final_return": 1.0, **extra})
@@ -420,7 +414,6 @@ def test_runs_csv_has_one_row_per_job(report: subprocess.CompletedProcess[str], 
 
 
 def test_read_returns_reads_event_files(sweep: Path) -> None:
-    from acexp.analysis.report import read_returns
 
     steps, values, counts = read_returns(sweep / f"{SHARED},seed=1")
     expected = np.cumsum(np.random.default_rng(1).integers(20, 60, size=40))
@@ -430,7 +423,6 @@ def test_read_returns_reads_event_files(sweep: Path) -> None:
 
 
 def test_read_returns_counts_the_episodes_of_each_point(tmp_path: Path) -> None:
-    from acexp.analysis.report import read_returns
     from acexp.logs.logger import RunLogger
 
     logger = RunLogger(tmp_path, total_steps=100, progress=False)
@@ -463,9 +455,87 @@ def test_runs_stopped_unsolved_before_others_solved_are_flagged(tmp_path: Path) 
     _job(tmp_path, "arch=shared", 0, {**solved, "steps_to_solve": 50_000,
                                        "episodes_to_solve": 300, "env_steps": 50_000,
                                        "episodes": 300})  # fmt: skip
-    notes = report_mod.markdown_notes(
-        report_mod.group_runs(report_mod.find_runs(tmp_path)), tmp_path
-    )
+    notes = tables.markdown_notes(group_runs(find_runs(tmp_path)), tmp_path)
     flagged = [line for line in notes.splitlines() if "with care" in line]
     assert len(flagged) == 1 and "env steps" in flagged[0]
     assert "`arch=unshared`" in flagged[0] and "`arch=shared`" not in flagged[0]
+
+
+def _budget_job(
+    root: Path, name: str, env_steps: int, solve: int | None, budget: int, overrides: str = ""
+) -> Path:
+    """A job in `root / name` with a config (its budget) and one episode return per 100 env
+    steps; its overrides are `overrides`, else its name's."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    job = root / name
+    (job / ".hydra").mkdir(parents=True)
+    listed = (overrides or name).split(",")
+    (job / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in listed))
+    (job / ".hydra" / "config.yaml").write_text(f"total_steps: {budget}\nstop_on_solve: true\n")
+    metrics = {
+        "status": "completed", "env_steps": env_steps, "episodes": env_steps // 100,
+        "final_return": 1.0, "solved": solve is not None, "steps_to_solve": solve,
+    }  # fmt: skip
+    (job / "metrics.json").write_text(json.dumps(metrics))
+    with SummaryWriter(log_dir=str(job)) as writer:
+        for step in range(100, env_steps + 1, 100):
+            writer.add_scalar("charts/episodic_return", 1.0, step)
+    return job
+
+
+def test_only_a_run_that_stopped_before_its_budget_is_marked(tmp_path: Path) -> None:
+    from acexp.analysis.plots import _curves_title
+
+    # one budget of 1,000 env steps: two runs spent it (ending 3 and 10 steps past it, as
+    # rollouts end), the third solved at 600 and stopped there
+    _budget_job(tmp_path, "arch=shared,seed=0", 1003, None, 1000)
+    _budget_job(tmp_path, "arch=shared,seed=1", 1010, None, 1000)
+    _budget_job(tmp_path, "arch=shared,seed=2", 600, 600, 1000)
+    grid, bands = curve_bands(group_runs(find_runs(tmp_path)), points=101)
+    (band,) = bands.values()
+    assert band.stopped == {"solved": 1}
+    assert np.array_equal(band.ended, grid > 600)  # not where the budget's two ends differ
+    # every seed counts from its first episode (step 100) until the solved run stopped
+    assert np.array_equal(band.full, (grid >= 100) & (grid <= 600))
+    assert band.mean[-1] == 1.0  # the mean goes on over the two runs still going
+    assert "dashed: after runs stopped before their budget (1 solved)" in _curves_title(bands)
+    assert main([str(tmp_path)]) == 0
+    with (tmp_path / "runs.csv").open() as f:
+        stopped = {row["run"]: row["stopped_early"] for row in csv.DictReader(f)}
+    assert stopped == {f"arch=shared,seed={s}": "" for s in (0, 1)} | {
+        "arch=shared,seed=2": "solved"
+    }
+    assert "Stopped before their env-step budget: 1 solved" in (tmp_path / "report.md").read_text()
+    # the same three runs, all spending their budget: nothing is dashed or said to have stopped
+    (tmp_path / "arch=shared,seed=2" / ".hydra" / "config.yaml").write_text("total_steps: 600\n")
+    grid, bands = curve_bands(group_runs(find_runs(tmp_path)), points=101)
+    (band,) = bands.values()
+    assert band.stopped == {} and not band.ended.any()
+    assert band.full[grid >= 100].all()  # the run ending at 1,003 counts to the end, 1,010
+    assert "dashed" not in _curves_title(bands)
+
+
+def test_plots_name_runs_as_tensorboard_does_and_say_when_a_curve_is_one_run(
+    tmp_path: Path,
+) -> None:
+    from acexp.analysis.plots import _curves_title
+    from acexp.analysis.runs import legend_name
+
+    single = _budget_job(tmp_path, "12-00-00", 500, None, 500, overrides="arch=shared,seed=3")
+    (group,) = group_runs(find_runs(single))
+    # a run reported on its own: the name of its directory, not its overrides
+    assert group.label == "arch=shared" and legend_name(group, single) == "12-00-00"
+    grid, bands = curve_bands([group])
+    assert _curves_title(bands) == "One run: no interval (one seed)"
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    for seed in (0, 1):
+        _budget_job(sweep, f"arch=unshared,optim.lr=0.1,seed={seed}", 500, None, 500)
+    _budget_job(sweep, "arch=shared,optim.lr=0.1,seed=0", 500, None, 500)
+    groups = group_runs(find_runs(sweep))
+    # the groups' runs named as in `tensorboard --logdir <sweep>`, seeds taken out
+    names = [legend_name(g, sweep) for g in groups]
+    assert names == ["arch=shared,optim.lr=0.1,seed=0", "arch=unshared,optim.lr=0.1"]
+    title = _curves_title(curve_bands(groups)[1])
+    assert title.startswith("Mean over seeds;") and title.endswith("(none for one run)")

@@ -1,7 +1,7 @@
-"""The report's solved.png / solved.pdf: Kaplan-Meier fraction of runs solved, per group.
+"""The report's figures, each as a PNG (print-ready dpi) and the same figure as a PDF beside it:
+curves (return over env steps per group) and solved (Kaplan-Meier fraction of runs solved).
 
-Runs that never solved are censored at the length they ran (`acexp.analysis.survival`); a tick on a
-curve marks each one.
+Curves and legends are named as TensorBoard names the runs (`runs.legend_name`).
 """
 
 from __future__ import annotations
@@ -13,11 +13,87 @@ from typing import Any
 import numpy as np
 
 from acexp.analysis import survival
+from acexp.analysis.curves import curve_bands
+from acexp.analysis.runs import RETURN_TAG, Group
 
+DPI = 300  # print-ready
 PANELS = (("episodes", "episodes"), ("env_steps", "env steps"))  # (unit, x label)
 
 
-def _panel(ax: Any, runs_by_group: Mapping[str, Sequence[Mapping[str, Any]]], unit: str) -> None:
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path, dpi: int = DPI) -> None:
+    fig.savefig(path, dpi=dpi)
+    fig.savefig(path.with_suffix(".pdf"))
+    _pyplot().close(fig)
+
+
+def _curves_title(bands: Mapping[str, Any]) -> str:
+    """What the lines and bands are: a mean over seeds, or one run (no interval)."""
+    if bands and all(b.n == 1 for b in bands.values()):
+        title = "One run" + (" per curve" if len(bands) > 1 else "") + ": no interval (one seed)"
+    else:
+        title = "Mean over seeds; band: 95% bootstrap CI of the mean, as in the table"
+        if any(b.n == 1 for b in bands.values()):
+            title += " (none for one run)"
+    stopped: dict[str, int] = {}
+    for band in bands.values():
+        if band.ended.any():
+            for why, n in band.stopped.items():
+                stopped[why] = stopped.get(why, 0) + n
+    if stopped:
+        reasons = ", ".join(f"{n} {why}" for why, n in sorted(stopped.items()))
+        title += f"\ndashed: after runs stopped before their budget ({reasons}); mean of the others"
+    return title
+
+
+def plot_curves(
+    groups: Sequence[Group],
+    path: Path,
+    names: Mapping[str, str] | None = None,
+    smooth: int = 10,
+    points: int = 200,
+) -> None:
+    """Mean return over env steps per group, with the table's interval as a band
+    (`curves.curve_bands`); `names`: each group's legend by its label."""
+    plt = _pyplot()
+    names = names or {}
+    grid, bands = curve_bands(groups, smooth, points)
+    fig, ax = plt.subplots(figsize=(7.0, 4.3))
+    for label, band in bands.items():
+        count = "one run" if band.n == 1 else f"n={band.n}"
+        (line,) = ax.plot(
+            grid,
+            np.where(band.full, band.mean, np.nan),
+            label=f"{names.get(label, label)} ({count})",
+        )
+        if band.ended.any():
+            tail = np.convolve(band.ended, np.ones(3), mode="same") > 0  # joins the lines
+            ax.plot(grid, np.where(tail, band.mean, np.nan), "--", color=line.get_color())
+        ax.fill_between(grid, band.low, band.high, color=line.get_color(), alpha=0.2, lw=0)
+    if not bands:
+        message = f"no '{RETURN_TAG}' data in completed runs"
+        ax.text(0.5, 0.5, message, ha="center", transform=ax.transAxes)
+    else:
+        ax.legend(fontsize="small")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel(f"episodic return (moving average of {smooth} episodes)")
+    ax.set_title(_curves_title(bands), fontsize="medium")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _solved_panel(
+    ax: Any, runs_by_group: Mapping[str, Sequence[Mapping[str, Any]]], unit: str
+) -> None:
     for label, metrics in runs_by_group.items():
         times = survival.solve_times(metrics, unit)
         x, solved, low, high = survival.fraction_solved(times)
@@ -32,21 +108,16 @@ def _panel(ax: Any, runs_by_group: Mapping[str, Sequence[Mapping[str, Any]]], un
 
 
 def plot_solved(
-    runs_by_group: Mapping[str, Sequence[Mapping[str, Any]]], path: Path, dpi: int = 300
+    runs_by_group: Mapping[str, Sequence[Mapping[str, Any]]], path: Path, dpi: int = DPI
 ) -> None:
     """Fraction of runs solved against episodes (left) and env steps (right), one step curve
-    per group with its 95% log-log band, from each group's completed runs' metrics.json dicts.
-
-    Writes `path` (PNG at `dpi`) and the same figure as a PDF beside it.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    per group with its 95% log-log band, from each group's completed runs' metrics.json dicts
+    (keyed by the group's legend). Runs that never solved are censored at the length they ran
+    (`survival`); a tick on a curve marks each one."""
+    plt = _pyplot()
     fig, axes = plt.subplots(1, len(PANELS), figsize=(11.0, 4.8), sharey=True, layout="constrained")
     for ax, (unit, xlabel) in zip(axes, PANELS, strict=True):
-        _panel(ax, runs_by_group, unit)
+        _solved_panel(ax, runs_by_group, unit)
         ax.set_xlabel(xlabel)
         ax.set_xlim(left=0)
         ax.set_ylim(0, 1)
@@ -61,6 +132,4 @@ def plot_solved(
         "Kaplan-Meier estimate; band: 95% CI (log-log); |: a run that ended unsolved (censored)",
         fontsize="medium",
     )
-    fig.savefig(path, dpi=dpi)
-    fig.savefig(path.with_suffix(".pdf"))
-    plt.close(fig)
+    _save(fig, path, dpi)

@@ -72,12 +72,40 @@ def iqm(values: Sequence[float]) -> float:
 BOOTSTRAP_BATCH = 1000  # resamples drawn at a time: bounds memory on wide curve grids
 
 
+def percentile_bootstrap(
+    samples: tuple[np.ndarray, ...],
+    statistic: Any,
+    confidence: float = 0.95,
+    n_resamples: int = 9999,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) of the percentile-bootstrap interval of `statistic(*samples, axis=-1)`, each
+    sample resampled on its own along its last axis, reproducible through `seed`.
+
+    The percentile method (not BCa) stays defined when all values are equal (e.g. every seed
+    hit the same return cap) and never leaves what the resamples can give.
+    """
+    from scipy.stats import bootstrap
+
+    result = bootstrap(
+        samples,
+        statistic,
+        vectorized=True,
+        paired=False,
+        axis=-1,
+        confidence_level=confidence,
+        n_resamples=n_resamples,
+        batch=BOOTSTRAP_BATCH,
+        method="percentile",
+        random_state=np.random.default_rng(seed),
+    )
+    return result.confidence_interval.low, result.confidence_interval.high
+
+
 def _bootstrap_columns(
     x: np.ndarray, confidence: float, n_resamples: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Percentile-bootstrap CI of the mean of each column of `x` (rows: seeds, no NaN)."""
-    from scipy.stats import bootstrap
-
     n, m = x.shape
     low, high = np.full(m, np.nan), np.full(m, np.nan)
     if n < 2:
@@ -86,21 +114,12 @@ def _bootstrap_columns(
     low[same], high[same] = x[0, same], x[0, same]
     spread = ~same
     if np.any(spread):
-        result = bootstrap(
-            (x[:, spread].T,),
-            np.mean,
-            vectorized=True,
-            axis=-1,
-            confidence_level=confidence,
-            n_resamples=n_resamples,
-            batch=BOOTSTRAP_BATCH,
-            method="percentile",
-            random_state=np.random.default_rng(seed),
+        ci_low, ci_high = percentile_bootstrap(
+            (x[:, spread].T,), np.mean, confidence, n_resamples, seed
         )
-        ci = result.confidence_interval
         # never outside the data: a mean of equal floats can round a last digit past them
-        low[spread] = np.clip(ci.low, x[:, spread].min(axis=0), x[:, spread].max(axis=0))
-        high[spread] = np.clip(ci.high, x[:, spread].min(axis=0), x[:, spread].max(axis=0))
+        low[spread] = np.clip(ci_low, x[:, spread].min(axis=0), x[:, spread].max(axis=0))
+        high[spread] = np.clip(ci_high, x[:, spread].min(axis=0), x[:, spread].max(axis=0))
     return low, high
 
 
@@ -110,12 +129,11 @@ def bootstrap_ci(
     n_resamples: int = 9999,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """Percentile-bootstrap confidence interval of the mean, reproducible through `seed`.
+    """Percentile-bootstrap confidence interval of the mean (`percentile_bootstrap`), never
+    outside [min, max] of the values.
 
     Returns (nan, nan) for fewer than two values: one seed says nothing about spread, and
-    reporting [x, x] would look like certainty. The percentile method (not BCa) is used because
-    it stays defined when all values are equal (e.g. every seed hit the same return cap), and
-    it never leaves [min, max] of the values. With only a handful of seeds any bootstrap
+    reporting [x, x] would look like certainty. With only a handful of seeds any bootstrap
     interval is too narrow; read it together with n.
     """
     x = np.asarray(values, dtype=float).reshape(-1, 1)
