@@ -75,6 +75,27 @@ def test_report_numbers_match_the_runs_metrics(joblib_sweep: Path) -> None:
         assert (low, high) == (min(returns), max(returns))
 
 
+def test_report_compares_the_swept_key_on_the_runs_metrics(joblib_sweep: Path) -> None:
+    from scipy.stats import mannwhitneyu
+
+    with (joblib_sweep / "factors.csv").open() as f:
+        rows = {row["outcome"]: row for row in csv.DictReader(f)}
+    returns = {
+        arch: [metrics(joblib_sweep / f"arch={arch},seed={s}")["final_return"] for s in (0, 1)]
+        for arch in ("shared", "unshared")
+    }
+    row = rows["return"]  # the shared total_steps=1000 is not a factor
+    assert (row["factor"], row["reference"], row["value"]) == ("arch", "shared", "unshared")
+    assert float(row["difference"]) == pytest.approx(
+        np.mean(returns["unshared"]) - np.mean(returns["shared"])
+    )
+    assert float(row["p"]) == mannwhitneyu(returns["unshared"], returns["shared"]).pvalue
+    assert rows["steps"]["p"] == ""  # 1,000 steps solve nothing: no log-rank test
+    md = (joblib_sweep / "report.md").read_text()
+    assert "env steps to solve: nothing to test: no run solved at either value" in md
+    assert "![factor arch](factor_arch.png)" in md and (joblib_sweep / "factor_arch.pdf").is_file()
+
+
 def test_failing_job_through_submitit_is_reported_with_its_error(tmp_path: Path) -> None:
     # lr=1e30 passes validation (bad values are refused before a sweep starts) but diverges
     sweep = tmp_path / "sweep"

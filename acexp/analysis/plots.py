@@ -1,5 +1,6 @@
 """The report's figures, each as a PNG (print-ready dpi) and the same figure as a PDF beside it:
-curves (return over env steps per group) and solved (Kaplan-Meier fraction of runs solved).
+curves (return over env steps per group), solved (Kaplan-Meier fraction of runs solved) and one
+figure per factor (each run as a point, each value's mean and interval as a bar).
 
 Curves and legends are named as TensorBoard names the runs (`runs.legend_name`).
 """
@@ -14,6 +15,7 @@ import numpy as np
 
 from acexp.analysis import survival
 from acexp.analysis.curves import curve_bands
+from acexp.analysis.factors import Factor
 from acexp.analysis.runs import RETURN_TAG, Group
 
 DPI = 300  # print-ready
@@ -133,3 +135,75 @@ def plot_solved(
         fontsize="medium",
     )
     _save(fig, path, dpi)
+
+
+def _wrap(where: str, width: int = 16) -> str:
+    """A setting of the other keys as a tick label: one `key=value` a line, long ones broken
+    after the `=`."""
+    lines = (s if len(s) <= width else s.replace("=", "=\n", 1) for s in where.split(","))
+    return "\n".join(lines)
+
+
+def _factor_panel(ax: Any, factor: Factor, outcome_key: str, colors: Sequence[Any]) -> None:
+    """Per setting of the other keys, each value's runs as points (hollow: never solved, at
+    the length it ran) and its mean with the 95% CI as a bar beside them."""
+    rng = np.random.default_rng(0)  # jitter only: the same figure every time
+    width = 0.8 / len(factor.values)
+    for i, cell in enumerate(factor.cells):
+        for j, value in enumerate(factor.values):
+            side = cell.sides[outcome_key].get(value)
+            if side is None or not side.n:
+                continue
+            x = i - 0.4 + width * (j + 0.5)
+            color = colors[j]
+            if isinstance(side.data, survival.SolveTimes):
+                y, filled = side.data.times, side.data.solved
+            else:
+                y, filled = side.data, np.ones(side.data.size, bool)
+            jitter = x - width / 4 + rng.uniform(-width / 8, width / 8, y.size)
+            ax.scatter(jitter[filled], y[filled], s=14, color=color, alpha=0.7, lw=0)
+            ax.scatter(jitter[~filled], y[~filled], s=18, facecolors="none", edgecolors=color)
+            if np.isfinite(side.centre):
+                low = side.centre - side.low if np.isfinite(side.low) else 0.0
+                high = side.high - side.centre if np.isfinite(side.high) else 0.0
+                ax.errorbar(x + width / 4, side.centre, yerr=[[low], [high]], fmt="D", ms=5,
+                            color=color, capsize=3, lw=1.5)  # fmt: skip
+    ax.set_xticks(range(len(factor.cells)))
+    ax.set_xticklabels([_wrap(c.where) for c in factor.cells], fontsize="x-small")
+    ax.set_xlim(-0.5, len(factor.cells) - 0.5)
+    ax.grid(alpha=0.3, axis="y")
+
+
+def plot_factor(factor: Factor, path: Path) -> None:
+    """One figure per factor: a panel per outcome, the values side by side at each setting of
+    the other keys, in the colours of the legend."""
+    plt = _pyplot()
+    panels = factor.outcomes
+    width = max(4.5, 1.0 + 0.9 * len(factor.cells) * max(len(factor.values), 2) / 2)
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(width * len(panels), 4.6), squeeze=False, layout="constrained"
+    )
+    colors = [plt.get_cmap("tab10")(i % 10) for i in range(len(factor.values))]
+    for ax, outcome in zip(axes[0], panels, strict=True):
+        _factor_panel(ax, factor, outcome.key, colors)
+        if outcome.censored:
+            ax.yaxis.set_major_formatter(lambda y, _: f"{y:,.0f}")
+            ax.set_ylabel(f"{outcome.name} (hollow: unsolved)\nbar: restricted mean, 95% CI")
+        else:
+            ax.set_ylabel(f"{outcome.name}\nbar: mean, 95% CI")
+    handles = [
+        plt.Line2D(
+            [],
+            [],
+            marker="o",
+            ls="",
+            color=c,
+            label=f"{v} (reference)" if v == factor.reference else v,
+        )
+        for v, c in zip(factor.values, colors, strict=True)
+    ]
+    fig.legend(handles=handles, title=factor.key, loc="outside right center", fontsize="small")
+    fig.suptitle(
+        f"{factor.key}: each run a point, at each setting of the other keys", fontsize="medium"
+    )
+    _save(fig, path)
