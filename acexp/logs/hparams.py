@@ -209,14 +209,11 @@ def experiment_summary(
     The tab shows five columns at first, those that differ first: a setting every run shares
     would take the place of a metric. Each run's session still holds all its settings.
     """
-    runs_params = list(runs_params)
     columns: dict[str, list[HParam]] = {}
     for params in runs_params:
         for key, value in params.items():
             columns.setdefault(key, []).append(value)
     infos = [hparam_info(name, values) for name, values in sorted(columns.items())]
-    for info in infos:  # a setting only some runs have (optim.lr: joint only) tells them apart
-        info.differs = info.differs or len(columns[info.name]) < len(runs_params)
     declared = [k for k in METRICS if k in metric_keys]
     declared += sorted(set(metric_keys) - set(METRICS))
     experiment = api_pb2.Experiment(
