@@ -56,6 +56,16 @@ BAD = [
     (["-m", "arch=shared,foo", "seed=0,1"], "arch=foo: no such option"),
     (["-m", "seed=0,1", "optim.lr=1e-3,-1"], "optim.lr=-1 is invalid"),
     (["arch.hidden_sizes=["], "no viable alternative at input '['"),
+    # a value of the wrong type, which Hydra refuses as it composes: the same words
+    (["seed=x"], "seed='x' is invalid; expected an integer >= 0"),
+    (["total_steps=1e5"], "total_steps=1e5 is invalid; expected an integer >= 1"),
+    (["arch.hidden_sizes=[64.5]"], "arch.hidden_sizes=[64.5] is invalid; expected a non-empty"),
+    (["stop_on_solve=maybe"], "stop_on_solve='maybe' is invalid; expected true or false"),
+    (["algo=ppo", "algo.clip_range=x"], "algo.clip_range='x' is invalid; expected a number > 0"),
+    (["env.kwargs=5"], "env.kwargs=5 is invalid; expected a mapping"),
+    (["+optim.alpha=2"], "optim.alpha=2 is invalid; expected a number in [0, 1]"),
+    (["optim.actor_lr=${.lrr}"], "optim.actor_lr: Interpolation key 'lrr' not found"),
+    (["env.reward_gamma=1.5"], "env.reward_gamma=1.5 is invalid; expected a number in [0, 1]"),
     (
         ["-m", "seed=0,1", "hydra/launcher=batched", "hydra.launcher.n_jobs=two"],
         "hydra.launcher.n_jobs=two is invalid: Value 'two' of type 'str' could not be converted "
@@ -177,3 +187,16 @@ def test_a_saved_config_missing_a_newer_key_fails_in_one_line(tmp_path: Path) ->
         "acexp.evaluate: error: arch.init is missing from the config (a run saved by an older "
         "acexp lacks the keys added since; start it again with this version)"
     ]
+
+
+def test_a_saved_config_is_checked_against_the_schema_without_hydra() -> None:
+    """A run directory's config is plain YAML, without types: validation checks kinds too."""
+    from acexp.config.validate import validate
+
+    cfg = OmegaConf.create(OmegaConf.to_container(make_cfg()))
+    cfg.env.clip_reward = 1  # an int, as written before the schema typed it: still valid
+    validate(cfg)
+    cfg.total_steps = 1.5e5
+    with pytest.raises(ConfigError) as error:
+        validate(cfg)
+    assert str(error.value) == "total_steps=150000.0 is invalid; expected an integer >= 1"

@@ -8,6 +8,7 @@ typo in one of its values fails before its first job rather than in every job.
 
 import copy
 import difflib
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -54,12 +55,28 @@ def _one_line(exc: HydraException, overrides: list[str]) -> str:
             f"{given}: unknown key '{cause.full_key}' (check its spelling; "
             f"`python -m acexp --cfg job` shows every key)"
         )
-    if isinstance(cause, ValidationError) and cause.full_key:  # a typed key (Hydra's settings)
-        given = next((o for o in overrides if o.startswith(f"{cause.full_key}=")), cause.full_key)
-        return f"{given} is invalid: {str(cause.msg).splitlines()[0]}"
+    if isinstance(cause, ValidationError) and cause.full_key:  # a value of the wrong type
+        return _wrong_type(cause, overrides)
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     keep = [line for line in lines if not line.startswith(("Config search path", "provider="))]
     return "; ".join(keep)
+
+
+def _wrong_type(cause: ValidationError, overrides: list[str]) -> str:
+    """A value Hydra could not convert to its setting's type, as validation says a value is out
+    of its setting's range (Hydra's own words for its settings, e.g. hydra.launcher.n_jobs)."""
+    from acexp.config.schema import setting_at
+
+    key = re.sub(r"\[\d+\]", "", str(cause.full_key))  # arch.hidden_sizes[0]: the list's key
+    given = next((o for o in overrides if o.lstrip("+").startswith(f"{key}=")), None)
+    setting = setting_at(key, cause.object_type)
+    if setting is None or setting.allowed() is None:
+        return f"{given or key} is invalid: {str(cause.msg).splitlines()[0]}"
+    if given is None:  # a value from a config file
+        return str(setting.invalid(cause.value))
+    value = OverridesParser.create().parse_override(given).value()
+    written = repr(value) if isinstance(value, str) else given.split("=", 1)[1]
+    return str(setting.invalid(value, written))
 
 
 def _is_group(override: str) -> bool:
@@ -87,23 +104,17 @@ def single_runs(args: list[str]) -> list[list[str]]:
     return runs
 
 
-def _leaf_keys(cfg: DictConfig, prefix: str = "") -> list[str]:
-    keys = []
-    for key, value in cfg.items_ex(resolve=False):
-        name = f"{prefix}{key}"
-        keys += _leaf_keys(value, f"{name}.") if isinstance(value, DictConfig) else [name]
-    return keys
-
-
 def check_added_keys(overrides: list[str], cfg: DictConfig) -> None:
     """Refuse `+key=value` (and `++key=value`) for a key acexp does not read.
 
     Hydra adds any key with `+`, and nothing would read it: the run would silently ignore it.
-    `cfg` is composed without these overrides; config groups (`+experiment=...`) and `hydra.*`
-    keys are Hydra's business.
+    What may be added is what the schema declares opt-in, or a key inside a mapping setting
+    (`env.kwargs`). `cfg` is composed without these overrides; config groups (`+experiment=...`)
+    and `hydra.*` keys are Hydra's business.
     """
-    from acexp.config.validate import OPTIONAL_KEYS, is_optional_key  # torch: see _validate
+    from acexp.config.schema import addable, settings
 
+    found = settings(cfg)
     for override in OverridesParser.create().parse_overrides(overrides):
         key = override.key_or_group
         if not (override.is_add() or override.is_force_add()) or key.startswith("hydra"):
@@ -112,10 +123,9 @@ def check_added_keys(overrides: list[str], cfg: DictConfig) -> None:
             continue  # a config group, e.g. +experiment=cartpole_ppo
         if OmegaConf.select(cfg, key, default=None) is not None and override.is_force_add():
             continue  # ++key=value on a key the config has: a plain override
-        if is_optional_key(key):
+        if addable(key, found):
             continue
-        known = _leaf_keys(cfg) + [k for k in OPTIONAL_KEYS if not k.endswith(".")]
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.8)
+        close = difflib.get_close_matches(key, list(found), n=1, cutoff=0.8)
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise ConfigError(
             f"{override.input_line}: acexp does not read {key} in this config, so it would be "
