@@ -23,7 +23,7 @@ from acexp.models import SharedActorCritic, UnsharedActorCritic
 from acexp.models.actor_critic import stack_members
 from acexp.optim.modes import apply_update, build_optimizers
 from acexp.run import run, train_members
-from acexp.sweeps.batch import MEMBER_KEYS, batch_key, group_batches, run_batch
+from acexp.sweeps.batch import batch_key, group_batches, member_keys, run_batch
 from tests.conftest import make_cfg
 
 OBS, ACT = gym.spaces.Box(-1, 1, (4,)), gym.spaces.Discrete(2)
@@ -166,7 +166,14 @@ def test_batch_key_groups_runs_that_differ_only_in_member_keys() -> None:
     # at least one batch per process, where a group is large enough to split
     assert group_batches([runs[0]] * 5, 64, 2) == [[0, 1, 2], [3, 4]]
     assert group_batches(runs[:3], 64, 8) == [[0], [1], [2]]
-    assert "seed" in MEMBER_KEYS and "algo.num_envs" not in MEMBER_KEYS
+    # the per-member scalars, as docs/sweeps.md lists them (the schema marks them member=True)
+    assert set(member_keys(runs[4])) == {
+        "seed", "total_steps", "stop_on_solve", "objective", "optim.lr", "optim.actor_lr",
+        "optim.critic_lr", "optim.max_grad_norm", "algo.gamma", "algo.gae_lambda",
+        "algo.ent_coef", "algo.vf_coef", "algo.clip_range", "log.every_steps",
+        "log.console_every_seconds", "log.progress",
+    }  # fmt: skip
+    assert set(member_keys(runs[4])) - set(member_keys(runs[0])) == {"algo.clip_range"}  # ppo
 
 
 def member_dirs(tmp_path: Path, count: int) -> list[Path]:

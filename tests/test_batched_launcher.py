@@ -27,7 +27,7 @@ from hydra.types import HydraContext
 from omegaconf import OmegaConf
 
 from acexp.config.overrides import CONF
-from acexp.sweeps.batch import MEMBER_KEYS, batch_key, group_batches
+from acexp.sweeps.batch import batch_key, group_batches, member_keys
 from hydra_plugins.acexp_batched_launcher._held_signals import HeldSignals
 from hydra_plugins.acexp_batched_launcher.batched_launcher import KeptCompositions
 from tests.conftest import ROOT, acexp, make_cfg
@@ -135,13 +135,13 @@ def test_jobs_of_different_archs_train_in_different_batches(tmp_path: Path) -> N
 
 def test_what_may_differ_within_a_batch() -> None:
     cfg = make_cfg("algo=ppo")
-    for key in MEMBER_KEYS:  # per-member settings
+    for key in member_keys(cfg):  # per-member settings
         other = copy.deepcopy(cfg)
         OmegaConf.update(other, key, 12345, force_add=True)
         assert batch_key(other) == batch_key(cfg), key
     for key in SHARED_KEYS:
         other = copy.deepcopy(cfg)
-        OmegaConf.update(other, key, 12345)
+        OmegaConf.update(other, key, [12345] if key == "arch.hidden_sizes" else 12345)
         assert batch_key(other) != batch_key(cfg), key
 
 

@@ -1,8 +1,10 @@
 """Which runs of a sweep can train together as one batch, and training them.
 
-Runs whose configs differ only in MEMBER_KEYS change no tensor shape and no control flow, so
-they can share one batched computation: every weight carries a leading member dimension, and
-each member keeps its own seed, scalars, statistics and run directory.
+Runs whose configs differ only in member settings (declared `member=True` in the schema,
+acexp/config/schema.py: per-member scalars such as the seed and the learning rates) change no
+tensor shape and no control flow, so they can share one batched computation: every weight
+carries a leading member dimension, and each member keeps its own seed, scalars, statistics and
+run directory.
 """
 
 import json
@@ -12,43 +14,30 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from acexp.config.schema import settings
 from acexp.config.validate import validate
 from acexp.errors import ConfigError
 from acexp.run import train_members
 
-# Settings that may differ between the members of one batch: per-member scalars.
-MEMBER_KEYS = (
-    "seed",
-    "total_steps",
-    "stop_on_solve",
-    "objective",
-    "optim.lr",
-    "optim.actor_lr",
-    "optim.critic_lr",
-    "optim.max_grad_norm",
-    "algo.gamma",
-    "algo.gae_lambda",
-    "algo.ent_coef",
-    "algo.vf_coef",
-    "algo.clip_range",
-    "log.every_steps",
-    "log.console_every_seconds",
-    "log.progress",
-)
+
+def member_keys(cfg: DictConfig) -> list[str]:
+    """The settings of this config that may differ between the members of one batch."""
+    return [key for key, setting in settings(cfg).items() if setting.member]
 
 
 def batch_key(cfg: DictConfig) -> str:
-    """What must be equal for runs to share a batch: the config without MEMBER_KEYS."""
+    """What must be equal for runs to share a batch: the config without its member settings;
+    a run that sets a `trains_alone` setting (PPO's target_kl) shares it with none."""
     container = OmegaConf.to_container(cfg, resolve=True)
-    for key in MEMBER_KEYS:
+    for key, setting in settings(cfg).items():
         *parents, leaf = key.split(".")
         node = container
         for parent in parents:
             node = node.get(parent, {})
-        node.pop(leaf, None)
-    if container.get("algo", {}).get("target_kl") is not None:
-        # early stopping ends each run's epochs at its own time: such runs train alone
-        container["batch_of_one"] = str(id(cfg))
+        if setting.member:
+            node.pop(leaf, None)
+        elif setting.trains_alone and node.get(leaf) is not None:
+            container["batch_of_one"] = str(id(cfg))
     return json.dumps(container, sort_keys=True, default=str)
 
 
@@ -86,7 +75,8 @@ def validate_members(cfgs: list[DictConfig], out_dirs: list[Path]) -> None:
     keys = {batch_key(cfg) for cfg in cfgs}
     if len(keys) > 1:
         raise ConfigError(
-            f"these runs cannot share a batch: they differ in more than {', '.join(MEMBER_KEYS)}"
+            "these runs cannot share a batch: they differ in more than "
+            + ", ".join(member_keys(cfgs[0]))
         )
 
 
