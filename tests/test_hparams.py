@@ -1,5 +1,6 @@
-"""What reaches TensorBoard's HPARAMS tab: every setting that applies, with its own type; the
-sweep's columns and metrics (read back through TensorBoard itself in tests/test_tensorboard.py)."""
+"""What reaches TensorBoard's HPARAMS tab: every setting that applies, with its schema's type;
+the sweep's columns and metrics (read back through TensorBoard itself in
+tests/test_tensorboard.py)."""
 
 from __future__ import annotations
 
@@ -53,6 +54,30 @@ def test_every_setting_that_applies_reaches_hparams_with_its_type(overrides, lef
         else:
             assert params[key] == value and type(params[key]) is type(value), key
     assert isinstance(params["stop_on_solve"], bool) and isinstance(params["total_steps"], int)
+    assert isinstance(params["algo.gamma"], float)
+
+
+def test_the_schemas_types_hold_for_a_config_saved_by_an_older_acexp() -> None:
+    """A float setting written as 1 (before the schema typed it) reaches the tab as 1.0, so
+    that its column has one type across old and new runs; the seed stays text."""
+    cfg = OmegaConf.create(OmegaConf.to_container(make_cfg("env.clip_reward=1")))
+    cfg.env.clip_reward, cfg.optim.lr = 1, 1
+    params = hyperparameters(cfg)
+    assert (params["env.clip_reward"], params["optim.lr"], params["seed"]) == (1.0, 1.0, "0")
+    assert type(params["env.clip_reward"]) is float and type(params["optim.lr"]) is float
+    assert type(params["algo.num_envs"]) is int
+
+
+def test_what_applies_is_read_from_the_settings() -> None:
+    joint, separate = hyperparameters(make_cfg()), hyperparameters(make_cfg("optim=separate"))
+    assert "optim.lr" in joint and "optim.actor_lr" not in joint
+    assert "optim.lr" not in separate and separate["optim.critic_lr"] == 4e-3
+    assert "optim.alpha" not in joint  # opt-in, not added
+    assert hyperparameters(make_cfg("+optim.alpha=0.9"))["optim.alpha"] == 0.9  # rmsprop
+    assert "optim.alpha" not in hyperparameters(make_cfg("+optim.alpha=0.9", "optim.name=adam"))
+    assert "optim.eps" not in hyperparameters(make_cfg("optim.name=sgd"))
+    assert "env.reward_gamma" not in joint
+    assert hyperparameters(make_cfg("env.normalize_reward=true"))["env.reward_gamma"] == 0.99
 
 
 @pytest.mark.parametrize(

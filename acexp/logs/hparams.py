@@ -18,10 +18,9 @@ Built with TensorBoard's own hparams protos (`api_pb2`, `plugin_data_pb2`, `meta
 
 from __future__ import annotations
 
-import functools
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,52 +28,10 @@ from omegaconf import DictConfig, OmegaConf
 from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 
+from acexp.config.fields import Setting, plain_type
+from acexp.config.schema import settings
+
 HParam = bool | int | float | str
-
-# Settings that do not change what a run learns: where it writes, how it logs, what a sweeper
-# reads. Left out of HParams.
-BOOKKEEPING = ("resume", "objective", "checkpoint", "log")
-
-# Settings that only apply under another setting; left out where they do not.
-APPLIES: dict[str, Callable[[Mapping[str, Any]], bool]] = {
-    "optim.lr": lambda c: c.get("optim.mode") == "joint",  # under separate: only a default
-    "optim.actor_lr": lambda c: c.get("optim.mode") == "separate",
-    "optim.critic_lr": lambda c: c.get("optim.mode") == "separate",
-    "optim.eps": lambda c: c.get("optim.name") in ("adam", "rmsprop"),
-    "optim.alpha": lambda c: c.get("optim.name") == "rmsprop",
-    "optim.momentum": lambda c: c.get("optim.name") == "sgd",
-    "env.reward_gamma": lambda c: bool(c.get("env.normalize_reward")),
-    "algo.return_norm_eps": lambda c: bool(c.get("algo.normalize_returns")),
-    "arch.log_std_init": lambda c: _acts_in_a_box(c["env.id"], json.dumps(_env_kwargs(c))),
-}
-
-
-def _env_kwargs(flat: Mapping[str, Any]) -> dict[str, Any]:
-    prefix = "env.kwargs."
-    return {k.removeprefix(prefix): v for k, v in sorted(flat.items()) if k.startswith(prefix)}
-
-
-@functools.lru_cache
-def _acts_in_a_box(env_id: str, kwargs_json: str) -> bool:
-    """Whether the env's actions are a Box (a Gaussian policy); True where it cannot be made.
-
-    A config does not say (e.g. LunarLander-v3 with `continuous=True`), so the env is made
-    once per id and keyword arguments."""
-    from acexp.envs.make import env_spec
-
-    try:
-        env_spec(env_id)  # registers ALE ids
-        import gymnasium as gym
-
-        with gym.make(env_id, **json.loads(kwargs_json)) as env:
-            return isinstance(env.action_space, gym.spaces.Box)
-    except Exception:  # e.g. an extra not installed: keep the setting rather than guess
-        return True
-
-
-# Numbers that name rather than measure: written as text, so that the tab shows seed 3 as "3"
-# (it prints every number with five significant digits: "3.0000") and filters it by checkbox.
-LABELS = ("seed",)
 
 # metrics.json keys declared as the tab's metrics, in this order (it ticks the first five);
 # other numeric keys a run reports follow, by name. Each is the scalar `result/<key>`.
@@ -109,23 +66,42 @@ def _flatten(node: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def hyperparameters(cfg: DictConfig) -> dict[str, HParam]:
-    """Every setting of the run that can change what it learns, under its command-line name.
+    """Every setting of the run that can change what it learns, under its command-line name,
+    with the type its schema declares (acexp/config/schema.py).
 
     Numbers, booleans and strings keep their type; lists become strings ("[64, 64]"), and so
-    do the numbers in `LABELS` (the seed). Left
-    out: bookkeeping (`BOOKKEEPING`), null settings (a feature that is off) and settings that
-    do not apply to this run (`APPLIES`, e.g. `optim.actor_lr` under `optim=joint`).
+    do numbers that name rather than measure (`label`: the seed). Left out: bookkeeping
+    (`hparam=False`: checkpoint.*, log.*, resume, objective), null settings (a feature that is
+    off) and settings that do not apply to this run (`applies`, e.g. `optim.actor_lr` under
+    `optim=joint`). Keys inside a mapping setting (env.kwargs.*) count as that setting.
     """
     container = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(container, dict)
-    flat = _flatten({k: v for k, v in container.items() if k not in BOOKKEEPING})
+    flat = _flatten(container)
+    found = settings(cfg)
     params: dict[str, HParam] = {}
     for key, value in flat.items():
-        if value is None or not APPLIES.get(key, lambda _: True)(flat):
+        setting = found.get(key) or next(
+            (s for k, s in found.items() if key.startswith(f"{k}.")), None
+        )
+        if value is None or setting is not None and not _applies(setting, flat):
             continue
-        keep = isinstance(value, bool | int | float | str) and key not in LABELS
-        params[key] = value if keep else str(value)
+        params[key] = _typed(value, setting)
     return params
+
+
+def _applies(setting: Setting, flat: dict[str, Any]) -> bool:
+    return setting.hparam and (setting.applies is None or setting.applies(flat))
+
+
+def _typed(value: Any, setting: Setting | None) -> HParam:
+    """The value as its setting's type: a float setting saved as 1 by an older acexp is 1.0;
+    text for lists and labels; a key the schema does not declare keeps its own type."""
+    if not isinstance(value, bool | int | float | str) or setting is not None and setting.label:
+        return str(value)
+    if setting is not None and plain_type(setting.type) is float and not isinstance(value, bool):
+        return float(value) if isinstance(value, int) else value
+    return value
 
 
 def _value(value: HParam) -> Any:
