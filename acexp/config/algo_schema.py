@@ -9,20 +9,13 @@ from typing import Any
 
 from omegaconf import MISSING
 
-from acexp.config.fields import above, at_least, between, nullable, one_of, setting
+from acexp.config.fields import above, at_least, between, names_in, nullable, one_of, setting
 
 POSITIVE_INT = at_least(1, integer=True)
 
 
-def _trainers() -> list[str]:
-    import acexp.algos.components  # noqa: F401  (fills the registries; imports torch)
-    from acexp.algos.registry import TRAINERS
-
-    return TRAINERS.names()
-
-
 def _name(default: str) -> Any:
-    return setting(default, "the algorithm", one_of(_trainers))
+    return setting(default, "the algorithm", one_of(names_in("acexp.algos.registry", "TRAINERS")))
 
 
 def _gamma(default: float) -> Any:

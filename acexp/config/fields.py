@@ -8,6 +8,7 @@ its types checked already, a config read back from a run directory has not.
 import copy
 import dataclasses
 import functools
+import importlib
 import json
 import re
 import types
@@ -61,6 +62,19 @@ def one_of(options: Callable[[], list[str]] | list[str]) -> Range:
     """One of `options`, or of what a callable returns (a registry's names, read when used)."""
     names = options if callable(options) else lambda: list(options)
     return Range(lambda v: v in names(), lambda: f"one of {', '.join(names())}")
+
+
+def names_in(module: str, attribute: str) -> Callable[[], list[str]]:
+    """The names of a registry or constant of `module`, imported when first needed (most import
+    torch, which the command line's checks stay clear of until a value is wrong)."""
+
+    def names() -> list[str]:
+        import acexp.algos.components  # noqa: F401  (fills the registries)
+
+        found = getattr(importlib.import_module(module), attribute)
+        return found.names() if hasattr(found, "names") else list(found)
+
+    return names
 
 
 def nullable(inner: Range) -> Range:

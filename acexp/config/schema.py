@@ -25,6 +25,7 @@ from acexp.config.fields import (
     between,
     box_actions,
     fixed,
+    names_in,
     node,
     nullable,
     one_of,
@@ -34,43 +35,6 @@ from acexp.config.fields import (
 )
 
 POSITIVE_INT = at_least(1, integer=True)
-
-
-def _models() -> list[str]:
-    import acexp.algos.components  # noqa: F401  (fills the registries; imports torch)
-    from acexp.algos.registry import MODELS
-
-    return MODELS.names()
-
-
-def _activations() -> list[str]:
-    from acexp.models.layers import ACTIVATIONS
-
-    return list(ACTIVATIONS)
-
-
-def _optimizers() -> list[str]:
-    from acexp.optim.modes import OPTIMIZERS
-
-    return list(OPTIMIZERS)
-
-
-def _vectorizations() -> list[str]:
-    from acexp.envs.make import VECTORIZATIONS
-
-    return list(VECTORIZATIONS)
-
-
-def _obs_norms() -> list[str]:
-    from acexp.models.normalization import OBS_NORMS
-
-    return list(OBS_NORMS)
-
-
-def _objectives() -> list[str]:
-    from acexp.runtime.objective import OBJECTIVES
-
-    return list(OBJECTIVES)
 
 
 @dataclass
@@ -84,7 +48,7 @@ class Env:
         "auto",
         "auto (the env's own vector env: numpy-native, or ale-py's for Atari ids; else sync), "
         "sync, async or ale",
-        one_of(_vectorizations),
+        one_of(names_in("acexp.envs.make", "VECTORIZATIONS")),
     )
     reward_threshold: float | None = setting(
         None, "running return that counts as solved; null: the env spec's", nullable(NUMBER)
@@ -100,7 +64,7 @@ class Env:
     obs_norm: str = setting(
         "none",
         "none, bounds (finite Box to [0, 1] by its bounds) or running (mean/std, in model.pt)",
-        one_of(_obs_norms),
+        one_of(names_in("acexp.models.normalization", "OBS_NORMS")),
     )
     normalize_reward: bool = setting(
         False, "scale rewards by a running std of the discounted return (logged returns stay raw)"
@@ -119,9 +83,14 @@ class Env:
 
 @dataclass
 class Arch:
-    name: str = setting(MISSING, "the network, set by the arch option", one_of(_models))
+    name: str = setting(
+        MISSING, "the network, set by the arch option",
+        one_of(names_in("acexp.algos.registry", "MODELS")),
+    )  # fmt: skip
     hidden_sizes: list[int] = setting([64, 64], "widths of the hidden layers", SIZES)
-    activation: str = setting("tanh", "hidden activation", one_of(_activations))
+    activation: str = setting(
+        "tanh", "hidden activation", one_of(names_in("acexp.models.layers", "ACTIVATIONS"))
+    )
     init: str = setting(
         "orthogonal",
         "orthogonal (SB3/CleanRL: gain sqrt 2, policy 0.01, value 1) or torch (its defaults)",
@@ -154,7 +123,7 @@ class Optim:
         one_of(["joint", "separate"]),
     )
     name: str = setting("rmsprop", "the optimizer (rmsprop: alpha 0.99, as SB3's A2C)",
-                        one_of(_optimizers))  # fmt: skip
+                        one_of(names_in("acexp.optim.modes", "OPTIMIZERS")))  # fmt: skip
     lr: float = setting(
         4e-3, "learning rate (joint); the default of actor_lr and critic_lr", above(0),
         member=True, applies=when("optim.mode", "joint"),
@@ -233,8 +202,8 @@ class Config:
         POSITIVE_INT,
     )  # fmt: skip
     objective: str = setting(
-        "final_return", "what a sweeper gets back (higher is better)", one_of(_objectives),
-        member=True, hparam=False,
+        "final_return", "what a sweeper gets back (higher is better)",
+        one_of(names_in("acexp.runtime.objective", "OBJECTIVES")), member=True, hparam=False,
     )  # fmt: skip
     resume: str | None = setting(
         None, "a run directory to continue from its latest checkpoint (no other overrides)",
