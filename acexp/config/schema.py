@@ -8,6 +8,7 @@ The YAML options in conf/ set what each option chooses; `python -m acexp --cfg j
 """
 
 import functools
+import typing
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -29,6 +30,7 @@ from acexp.config.fields import (
     node,
     nullable,
     one_of,
+    plain_type,
     setting,
     settings_of,
     when,
@@ -223,7 +225,8 @@ def settings(cfg: DictConfig | dict) -> dict[str, Setting]:
     """Every setting of this config's schema by dotted key: the root's, and its algorithm's (by
     `algo.name`; only `algo.name` itself when that names none)."""
     node = OmegaConf.create(cfg) if isinstance(cfg, dict) else cfg
-    return dict(_settings(OmegaConf.select(node, "algo.name", default=None)))
+    name = OmegaConf.select(node, "algo.name", default=None)
+    return dict(_settings(name if isinstance(name, str) else None))
 
 
 @functools.cache
@@ -244,7 +247,10 @@ def addable(key: str, found: dict[str, Setting]) -> bool:
     mapping setting (`+env.kwargs.max_episode_steps=50`)."""
     if key in found:
         return found[key].opt_in
-    return any(key.startswith(f"{k}.") and s.type == dict[str, Any] for k, s in found.items())
+    return any(
+        key.startswith(f"{k}.") and typing.get_origin(plain_type(s.type)) is dict
+        for k, s in found.items()
+    )
 
 
 def _register() -> None:
