@@ -20,9 +20,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from acexp.analysis import survival
 from acexp.analysis.factors import analyse
 from acexp.analysis.runs import ReportError, Run, find_runs, group_runs, load_events
-from acexp.analysis.tables import markdown_table
+from acexp.analysis.tables import format_solve
 from acexp.analysis.verdicts import factors_markdown
 
 EVAL_TAG = "eval/return"
@@ -30,11 +31,26 @@ EVAL_TAG = "eval/return"
 
 def solved_by_evaluation(run: Run, threshold: float) -> dict:
     """The run's metrics with `steps_to_solve` the env step of its first evaluation whose mean
-    return reached `threshold` (None if none did: censored at its `env_steps`)."""
+    return reached `threshold` (None if none did: censored at its `env_steps`) and `solved`
+    whether one did."""
     events = load_events(run.path)
     points = events.Scalars(EVAL_TAG) if EVAL_TAG in events.Tags()["scalars"] else []
     first = next((p.step for p in points if p.value >= threshold), None)
-    return {**run.metrics, "steps_to_solve": first}
+    return {**run.metrics, "steps_to_solve": first, "solved": first is not None}
+
+
+def groups_table(runs: list[Run], threshold: float) -> str:
+    """Per group: how many runs' greedy evaluation reached `threshold`, and when (KM)."""
+    rows = [
+        f"| group | runs | evaluation reached {threshold:g} | median env steps to reach it "
+        "[95% CI] |",
+        "|---|---|---|---|",
+    ]
+    for group in group_runs(runs):
+        done = [r.metrics for r in group.runs if r.status == "completed"]
+        s = survival.summarize(survival.solve_times(done, "env_steps"))
+        rows.append(f"| {group.label} | {s.runs} | {s.solved}/{s.runs} | {format_solve(s)} |")
+    return "\n".join(rows)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,8 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.eval_threshold is not None:
             for run in (r for r in runs if r.status == "completed"):
                 run.metrics = solved_by_evaluation(run, args.eval_threshold)
-            print(f"Solved: the first greedy evaluation >= {args.eval_threshold:g}.\n")
-            print(markdown_table(group_runs(runs), params=False) + "\n")
+            print(groups_table(runs, args.eval_threshold) + "\n")
         print(factors_markdown(analyse(runs, args.reference), figures={}))
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -224,6 +224,20 @@ def test_three_values_against_a_chosen_reference(tmp_path: Path) -> None:
         assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_a_search_with_one_run_per_value_compares_nothing(tmp_path: Path) -> None:
+    for trial, lr in enumerate(["0.001", "0.002", "0.004"]):  # as an Optuna search's trials
+        job(tmp_path, [f"optim.lr={lr}", f"seed={trial}"], {"final_return": float(trial)})
+    result = report(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert rows(tmp_path) == []
+    line = verdicts(result.stdout)["optim.lr"]
+    assert (
+        line
+        == "- **optim.lr**: not compared: no setting of the other keys has 2 runs at two values"
+    )
+    assert not list(tmp_path.glob("factor_*"))
+
+
 def test_factor_figures_and_the_benchmark_print_the_same_section(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -255,4 +269,30 @@ def test_solved_by_evaluation_is_the_first_evaluation_that_reached_the_threshold
             writer.add_scalar(factors_cli.EVAL_TAG, value, step)
     assert factors_cli.solved_by_evaluation(run, 200.0)["steps_to_solve"] == 100
     assert factors_cli.solved_by_evaluation(run, 230.0)["steps_to_solve"] == 200
-    assert factors_cli.solved_by_evaluation(run, 231.0) == {**run.metrics, "steps_to_solve": None}
+    unsolved = {**run.metrics, "steps_to_solve": None, "solved": False}
+    assert factors_cli.solved_by_evaluation(run, 231.0) == unsolved
+
+
+def test_eval_threshold_counts_each_groups_runs_whose_evaluation_reached_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    first_reach = {("shared", 0): 100, ("shared", 1): None, ("unshared", 0): 50,
+                   ("unshared", 1): 150}  # fmt: skip
+    for (arch, seed), at in first_reach.items():
+        job(tmp_path, [f"arch={arch}", f"seed={seed}"],
+            {"steps_to_solve": None, "solved": False, "env_steps": 200})  # fmt: skip
+        with SummaryWriter(str(tmp_path / f"arch={arch},seed={seed}")) as writer:
+            for step in (50, 100, 150, 200):
+                writer.add_scalar(factors_cli.EVAL_TAG, 210.0 if at and step >= at else 100.0, step)
+    assert factors_cli.main([str(tmp_path), "--eval-threshold", "200"]) == 0
+    out = capsys.readouterr().out
+    cells = [[c.strip() for c in line.split("|")[1:-1]] for line in out.splitlines()
+             if line.startswith("| arch=")]  # fmt: skip
+    assert [c[:3] for c in cells] == [["arch=shared", "2", "1/2"], ["arch=unshared", "2", "2/2"]]
+    # unshared reached it at 50 and 150: the Kaplan-Meier median is the first time half had
+    assert cells[1][3].startswith("50 [")
+    # the factors section below it compares those solve times: 100 and censored at 200
+    # against 50 and 150
+    assert "env steps to solve, restricted mean to 200" in out

@@ -179,7 +179,7 @@ def plot_factor(factor: Factor, path: Path) -> None:
     the other keys, in the colours of the legend."""
     plt = _pyplot()
     panels = factor.outcomes
-    width = max(4.5, 1.0 + 0.9 * len(factor.cells) * max(len(factor.values), 2) / 2)
+    width = min(16.0, max(4.5, 1.0 + 0.45 * len(factor.cells) * max(len(factor.values), 2)))
     fig, axes = plt.subplots(
         1, len(panels), figsize=(width * len(panels), 4.6), squeeze=False, layout="constrained"
     )

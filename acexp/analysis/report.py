@@ -1,5 +1,5 @@
 """Seed-aggregated report of a Hydra multirun sweep: report.md, report.csv, runs.csv, factors.csv,
-curves, solve times and one figure per factor.
+curves, solve times and one figure per factor compared.
 
 Usage: python -m acexp.report <sweep_dir> [--out DIR] [--smooth N] [--points N]
                               [--reference KEY=VALUE ...]
@@ -15,7 +15,7 @@ solved.pdf show the fraction of runs solved over episodes and env steps. Runs wi
 add the final evaluation's return (mean and CI over seeds); runs that record `parameters`, the
 model's size. The factors section compares each swept key's values with every other key held
 fixed (effect, interval, probability of improvement, Holm-corrected tests, a verdict), with
-factor_KEY.png / .pdf per factor and factors.csv.
+factor_KEY.png / .pdf per factor compared and factors.csv.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def make_report(
 ) -> tuple[str, list[str]]:
     """Write report.md, report.csv, runs.csv, factors.csv, curves.png and curves.pdf for a
     sweep, solved.png and solved.pdf when its runs record when they solved, and a PNG and PDF
-    per factor (`references`: `key=value` items naming a factor's reference value).
+    per factor compared (`references`: `key=value` items naming a factor's reference value).
 
     Returns what the command prints (the table and each factor's verdict) and the files written.
     """
@@ -92,7 +92,7 @@ def make_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     names = {g.label: legend_name(g, sweep_dir) for g in groups}
     table = markdown_table(groups, solve, evals, params)
-    figures = {f.key: factor_file(f.key) for f in factors}
+    figures = {f.key: factor_file(f.key) for f in factors if f.comparisons}
     section = factors_markdown(factors, figures)
     notes = markdown_notes(groups, sweep_dir, solve, evals, params)
     common = common_line(groups)
@@ -114,7 +114,7 @@ def make_report(
         completed = {names[g.label]: [r.metrics for r in completed_runs(g)] for g in groups}
         plot_solved(completed, out_dir / "solved.png", dpi=DPI)
         written += ["solved.png", "solved.pdf"]
-    for factor in factors:
+    for factor in (f for f in factors if f.key in figures):
         plot_factor(factor, out_dir / figures[factor.key])
         written += [figures[factor.key], str(Path(figures[factor.key]).with_suffix(".pdf"))]
     family = factors_mod.tests(factors)
