@@ -9,7 +9,7 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
 
-from acexp.config.algo_schema import ALGOS
+from acexp.algos.settings import ALGOS
 from acexp.config.schema import settings
 from acexp.run import run
 from tests.conftest import CONF, make_cfg

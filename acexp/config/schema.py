@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from acexp.config.algo_schema import ALGOS, Algo
+from acexp.algos.settings import ALGOS, Algo
 from acexp.config.fields import (
     DEVICE,
     NUMBER,

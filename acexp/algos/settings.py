@@ -2,6 +2,8 @@
 `algo.name` (conf/algo/<name>.yaml names its schema `schema/algo/<name>`).
 
 Settings that several algorithms share are declared once, below, with each algorithm's default.
+They live beside the algorithms, so that adding one touches acexp/algos/ and conf/algo/ only;
+this module imports no torch, since the command line is checked before torch is imported.
 """
 
 from dataclasses import dataclass
