@@ -213,9 +213,12 @@ def test_three_values_against_a_chosen_reference(tmp_path: Path) -> None:
     assert [(r["reference"], r["value"]) for r in chosen] == [("0.03", "3e-4"), ("0.03", "0.003")]
     assert [float(r["difference"]) for r in chosen] == [-4.0, -2.0]
     line = verdicts(result.stdout)["optim.lr"]
+    # told from the side ahead, the reference: 5.5 - 1.5 = +4.0; each side's resample is its
+    # mean -0.5, +0 or +0.5 with P 1/4, 1/2, 1/4, so the interval is [4 - 1, 4 + 1]
     assert (
-        "`3e-4` against `0.03`: final return: within noise at this many seeds: `0.03` ahead" in line
-    )
+        "`3e-4` against `0.03`: final return: within noise at this many seeds: `0.03` ahead in "
+        "1 of 1 setting (+4.0 [+3.0, +5.0], P = 1.00)"
+    ) in line
     assert "| `0.003` against `0.03`: final return:" in line
     for bad, why in (("optim.lr=1", "optim.lr takes 3e-4, 0.003, 0.03, not '1'"),
                      ("arch=shared", "arch is not a swept key (swept: optim.lr)")):  # fmt: skip

@@ -24,27 +24,35 @@ def _unit(outcome: Outcome) -> str:
     return " env steps" if outcome.censored else ""
 
 
-def _effect(c: Comparison) -> str:
-    """`+12.3 [4.1, 20.5], P = 0.81`: the difference, its interval, P(value better)."""
+def _towards(c: Comparison, side: str) -> tuple[float, float, float, float]:
+    """(difference, CI low, high, P) seen from `side`: its statistic minus the other's, and the
+    chance that its run beats the other's (the comparison's own are the value's)."""
+    if side == c.value.value:
+        return c.difference, c.low, c.high, c.improvement
+    return -c.difference, -c.high, -c.low, 1.0 - c.improvement
+
+
+def _effect(c: Comparison, side: str) -> str:
+    """`+12.3 [+4.1, +20.5], P = 0.81` from `side`: the difference, its interval, P(better)."""
+    diff, low, high, p = _towards(c, side)
     spec = _spec(c.outcome, signed=True)
-    interval = f" [{fmt(c.low, spec)}, {fmt(c.high, spec)}]" if math.isfinite(c.low) else ""
-    return f"{fmt(c.difference, spec)}{_unit(c.outcome)}{interval}, P = {c.improvement:.2f}"
+    interval = f" [{fmt(low, spec)}, {fmt(high, spec)}]" if math.isfinite(low) else ""
+    return f"{fmt(diff, spec)}{_unit(c.outcome)}{interval}, P = {p:.2f}"
 
 
-def _effects(comparisons: Sequence[Comparison]) -> str:
-    """One comparison's `_effect`, or the range of several's differences and P."""
+def _effects(comparisons: Sequence[Comparison], side: str) -> str:
+    """One comparison's `_effect`, or the range of several's differences and P, from `side`."""
     if len(comparisons) == 1:
-        return _effect(comparisons[0])
+        return _effect(comparisons[0], side)
+    seen = [_towards(c, side) for c in comparisons]
     spec = _spec(comparisons[0].outcome, signed=True)
-    diffs = sorted(fmt(c.difference, spec) for c in comparisons)
-    ps = sorted(f"{c.improvement:.2f}" for c in comparisons)
     unit = _unit(comparisons[0].outcome)
-    if len(set(diffs)) == 1:
-        diff = f"difference {diffs[0]}{unit} in each"
-    else:
-        low, high = min(c.difference for c in comparisons), max(c.difference for c in comparisons)
-        diff = f"differences {fmt(low, spec)} to {fmt(high, spec)}{unit}"
-    return diff + (f", P = {ps[0]}" if len(set(ps)) == 1 else f", P = {ps[0]} to {ps[-1]}")
+    low, high = (fmt(f(d for d, *_ in seen), spec) for f in (min, max))
+    p_low, p_high = (f"{f(p for *_, p in seen):.2f}" for f in (min, max))
+    diff = (
+        f"difference {low}{unit} in each" if low == high else f"differences {low} to {high}{unit}"
+    )
+    return diff + (f", P = {p_low}" if p_low == p_high else f", P = {p_low} to {p_high}")
 
 
 def _better(c: Comparison) -> str:
@@ -69,20 +77,26 @@ def outcome_verdict(comparisons: Sequence[Comparison], family: int) -> str:
         )
     clear = [c for c in tested if c.clear]
     rest = [c for c in tested if not c.clear]
-    within = f"; within noise in the other {len(rest)} ({_effects(rest)})" if rest else ""
     if clear and len({c.better for c in clear}) == 1:
+        winner, worst = clear[0].better, fmt_p(max(c.p_holm for c in clear))
+        within = (
+            f"; within noise in the other {len(rest)} ({_effects(rest, winner)})" if rest else ""
+        )
         return (
-            f"`{clear[0].better}` {_better(clear[0])} in {len(clear)} of {_settings(n)}, more "
-            f"than noise ({_effects(clear)}; Holm p <= {fmt_p(max(c.p_holm for c in clear))})"
+            f"`{winner}` {_better(clear[0])} in {len(clear)} of {_settings(n)}, more than noise "
+            f"({_effects(clear, winner)}; Holm p {'<= ' if worst[0] != '<' else ''}{worst})"
             + within
         )
     if clear:
-        parts = [f"`{c.better}` {_better(c)} where {c.where} ({_effect(c)})" for c in clear]
+        parts = [
+            f"`{c.better}` {_better(c)} where {c.where} ({_effect(c, c.better)})" for c in clear
+        ]
+        within = f"; within noise in the other {len(rest)}" if rest else ""
         return "depends on the other keys: " + "; ".join(parts) + within
     value, reference = tested[0].value.value, tested[0].reference.value
     ahead = {v: sum(c.better == v for c in tested) for v in (value, reference)}
     leader = value if ahead[value] >= ahead[reference] else reference
-    typical = statistics.median(c.improvement for c in tested)
+    typical = statistics.median(_towards(c, leader)[3] for c in tested)
     need = effects.seeds_needed(typical, family)
     seeds = (
         f"about {need:,.0f} seeds per value would tell at the median effect (P = {typical:.2f})"
@@ -91,7 +105,7 @@ def outcome_verdict(comparisons: Sequence[Comparison], family: int) -> str:
     )
     return (
         f"within noise at this many seeds: `{leader}` ahead in {ahead[leader]} of "
-        f"{_settings(len(tested))} ({_effects(tested)}); {seeds}"
+        f"{_settings(len(tested))} ({_effects(tested, leader)}); {seeds}"
     )
 
 
