@@ -1,11 +1,15 @@
 """`python -m acexp [overrides]`: a thin Hydra entry point around `acexp.run.run`.
 
+Every error ends in one line on stderr (acexp/errors.py): Hydra is told to let exceptions
+through (HYDRA_FULL_ERROR), so that they reach that one handler rather than Hydra's printer.
+
 What imports torch (acexp.run, the checks' registries) is imported where it is used: a sweep's
 launcher gets its start before this process spends a second and more importing torch
 (acexp.sweeps.multirun.start_launcher).
 """
 
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -13,12 +17,21 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from acexp.config.overrides import CONF, check_overrides
-from acexp.config.resume import resume_argv
-from acexp.errors import ConfigError, NonFiniteError, SaveError
-from acexp.runtime.objective import objective
+from acexp.config.resume import resume_argv, saved_config
+from acexp.errors import (
+    ConfigError,
+    NonFiniteError,
+    SaveError,
+    exit_config_error,
+    one_line_errors,
+    record_traceback,
+    unexpected,
+    warnings_to_stderr,
+)
+from acexp.runtime.job_end import exit_interrupted, job_end
 from acexp.sweeps.multirun import job_label, reports_failures, run_name_overrides, start_launcher
 
 log = logging.getLogger("acexp")
@@ -30,8 +43,8 @@ def _train(cfg: DictConfig) -> dict:
     from acexp.config.validate import check_device
     from acexp.run import run
 
-    saved = Path(cfg.resume) / ".hydra" / "config.yaml" if cfg.get("resume") else None
-    check_device(OmegaConf.load(saved).get("device", "cpu") if saved else cfg.device)
+    saved = saved_config(Path(cfg.resume)) if cfg.get("resume") else cfg
+    check_device(saved.get("device", "cpu"))
     return run(cfg)
 
 
@@ -40,15 +53,17 @@ def main(cfg: DictConfig) -> float | None:
     """Returns the configured objective (runtime/objective.py), for sweepers such as Optuna."""
     from acexp.logs.logger import job_name
     from acexp.run import record_failure
-    from acexp.runtime.checkpoint import save_failure
 
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
+    warnings_to_stderr()
     if hydra_cfg.mode == RunMode.MULTIRUN:
         with job_name(job_label(hydra_cfg.job)):
             try:
                 metrics = _train(cfg)
             except Exception as exc:
+                if not _known(exc, out_dir):
+                    record_traceback(exc)  # into the job's log file
                 try:
                     record_failure(exc)  # the sweep report and summary list it, with this error
                 except SaveError:
@@ -59,34 +74,35 @@ def main(cfg: DictConfig) -> float | None:
     else:
         try:
             metrics = _train(cfg)
+        except ConfigError as exc:
+            exit_config_error(exc)
         except Exception as exc:
-            fault = save_failure(exc, out_dir)
-            if fault is None and not isinstance(exc, ConfigError | NonFiniteError):
-                raise  # a bug: keep its traceback
-            print(f"acexp: error: {fault or exc}", file=sys.stderr)
-            sys.exit(2 if isinstance(exc, ConfigError) else 1)
-    if metrics["status"] == "interrupted":
-        print(
-            f"acexp: interrupted at env step {metrics['env_steps']}; continue with: "
-            f"python -m acexp resume={out_dir}",
-            file=sys.stderr,
-        )
-        # 128 + signal number, as a shell reports it; this stops a sweep too (each job resumes)
-        sys.exit(128 + signal.Signals[metrics.get("signal", "SIGINT")])
-    return objective(metrics, cfg)
+            line = _known(exc, out_dir) or unexpected(exc)  # unexpected: traceback in the log
+            print(f"acexp: error: {line}", file=sys.stderr)
+            sys.exit(1)
+    end = job_end(metrics, cfg)
+    if end.status == "interrupted":  # this stops a sweep too; each of its jobs resumes
+        exit_interrupted(end.exit_code - 128, [out_dir], env_step=metrics["env_steps"])
+    return end.objective
+
+
+def _known(exc: Exception, out_dir: Path) -> str | None:
+    """The line of an error acexp knows (a refused write, a NaN), or None."""
+    from acexp.runtime.checkpoint import save_failure
+
+    fault = save_failure(exc, out_dir)
+    return fault or (str(exc) if isinstance(exc, ConfigError | NonFiniteError) else None)
 
 
 def cli() -> None:
     """Check the command line before Hydra makes a run directory, then hand it to Hydra."""
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises what escapes: one_line_errors says it
     try:
-        try:
+        with one_line_errors():
             args = resume_argv(sys.argv[1:])
             check_overrides(args, launching=start_launcher)
             sys.argv[1:] = args + run_name_overrides(args)
-        except ConfigError as exc:
-            print(f"acexp: error: {exc}", file=sys.stderr)
-            sys.exit(2)
-        main()
+            main()
     except KeyboardInterrupt:  # no run's handler took it (starting up, or a second Ctrl-C)
         print(
             "acexp: interrupted (SIGINT) before a checkpoint could be written; a run that saved "

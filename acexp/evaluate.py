@@ -17,14 +17,15 @@ from omegaconf import DictConfig, OmegaConf
 
 import acexp.algos.components  # noqa: F401  (fills the registries)
 from acexp.algos.base import build_model
+from acexp.config.resume import saved_config
 from acexp.config.validate import validate
 from acexp.envs.make import make_env
-from acexp.errors import ConfigError, MissingExtraError
+from acexp.errors import ConfigError, MissingExtraError, one_line_errors
 from acexp.models import ActorCritic
 from acexp.runtime.checkpoint import (
+    CheckpointError,
     latest_checkpoint,
     load_checkpoint,
-    load_torch,
     load_weights,
     save_json,
 )
@@ -39,9 +40,15 @@ def load_policy(
     cfg = cfg.copy()
     cfg.device = device
     if checkpoint is not None:
-        source, weights = checkpoint, load_checkpoint(checkpoint)["model"]
+        state = load_checkpoint(checkpoint)
+        if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
+            raise CheckpointError(
+                f"{checkpoint} is not a checkpoint of an acexp run (it holds no model weights); "
+                "expected a file from <run dir>/checkpoints/"
+            )
+        source, weights = checkpoint, state["model"]
     elif (run_dir / "model.pt").is_file():
-        source, weights = run_dir / "model.pt", load_torch(run_dir / "model.pt")
+        source, weights = run_dir / "model.pt", load_checkpoint(run_dir / "model.pt")
     else:
         found = latest_checkpoint(run_dir / "checkpoints")
         if found is None:
@@ -56,7 +63,7 @@ def run_config(run_dir: Path) -> DictConfig:
     path = run_dir / ".hydra" / "config.yaml"
     if not path.is_file():
         raise ConfigError(f"{run_dir} is not a run directory (no .hydra/config.yaml)")
-    cfg = OmegaConf.load(path)
+    cfg = saved_config(run_dir)
     validate(cfg)  # e.g. a run saved by an older acexp, whose config lacks newer keys
     return cfg
 
@@ -138,4 +145,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with one_line_errors(prog="acexp.evaluate"):
+        main()

@@ -7,6 +7,7 @@ Other overrides are refused, never mixed in: a resumed run is the run that was s
 import json
 from pathlib import Path
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from acexp.errors import ConfigError
@@ -20,10 +21,28 @@ def run_dir_of(resume: str) -> Path:
             f"resume='{resume}' is not a run directory; expected the output directory of an "
             "earlier `python -m acexp` run (it holds .hydra/config.yaml and checkpoints/)"
         )
+    saved_config(run_dir)
     metrics = run_dir / "metrics.json"
-    if metrics.is_file() and json.loads(metrics.read_text()).get("status") == "completed":
+    try:
+        status = json.loads(metrics.read_text()).get("status") if metrics.is_file() else None
+    except (OSError, ValueError, AttributeError):
+        status = None  # a metrics.json cut short by a kill: the checkpoints tell
+    if status == "completed":
         raise ConfigError(f"resume='{resume}': that run has completed; nothing to resume")
     return run_dir
+
+
+def saved_config(run_dir: Path) -> DictConfig:
+    """The config a run saved (`.hydra/config.yaml`); ConfigError if it cannot be read."""
+    path = run_dir / ".hydra" / "config.yaml"
+    try:
+        cfg = OmegaConf.load(path)
+    except (OSError, yaml.YAMLError) as exc:
+        detail = " ".join(str(exc).split())
+        raise ConfigError(f"cannot read the run's saved config {path}: {detail}") from None
+    if not isinstance(cfg, DictConfig):
+        raise ConfigError(f"the run's saved config {path} is not a mapping of settings")
+    return cfg
 
 
 def resume_argv(args: list[str]) -> list[str]:
@@ -64,6 +83,6 @@ def load_run(resume: str) -> tuple[Path, DictConfig, dict]:
             "was stopped before its first checkpoint (checkpoint.every_steps) and must restart"
         )
     path, state = found
-    cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    cfg = saved_config(run_dir)
     cfg.resume = None
     return run_dir, cfg, state | {"path": str(path)}
