@@ -15,6 +15,7 @@ from acexp.config.resume import load_run
 from acexp.config.validate import validate
 from acexp.errors import ConfigError
 from acexp.runtime.checkpoint import save_json
+from acexp.runtime.ownership import locked
 from acexp.runtime.signals import stop_on_signals
 
 log = logging.getLogger("acexp")
@@ -43,10 +44,18 @@ def train_members(
     Every member ends with its own `metrics.json` (completed, interrupted or failed, with
     its error): the trainer's `results`, and its `errors` (the exceptions of failed members).
     SIGINT/SIGTERM stop the members at the next update with a checkpoint: `interrupted`.
+    This process holds each member's directory lock meanwhile (acexp/runtime/ownership.py).
     """
-    cfg = cfgs[0]
     for out_dir in out_dirs:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
+    with locked([Path(d) for d in out_dirs]):
+        return _train_members(cfgs, out_dirs, checkpoint)
+
+
+def _train_members(
+    cfgs: list[DictConfig], out_dirs: list[Path], checkpoint: dict | None
+) -> Trainer:
+    cfg = cfgs[0]
     torch.set_num_threads(cfg.torch_threads)
     seed_everything(cfg.seed)
     trainer: Trainer = TRAINERS.get(cfg.algo.name)(cfgs, out_dirs)
