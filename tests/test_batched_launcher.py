@@ -94,7 +94,8 @@ def test_batched_sweep_writes_the_run_directories_joblib_writes(sweeps: tuple) -
     for job in RUNS:
         ours, theirs = batched / job, joblib / job
         assert files(ours) == files(theirs) == {
-            ".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml", "acexp.log",
+            ".acexp.lock", ".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml",
+            "acexp.log",
             "events.out.tfevents*", "metrics.json", "model.pt", "checkpoints/step_*",
         }  # fmt: skip
         for name in ("config.yaml", "overrides.yaml"):
@@ -217,7 +218,7 @@ def test_a_bad_value_in_one_job_stops_the_sweep_before_anything_trains(tmp_path:
         r"acexp: error: job optim.lr=$\{seed\},seed=0: optim.lr=0 is invalid; "
         "expected a number > 0"
     ]
-    assert [p.name for p in out.iterdir()] == ["multirun.yaml"]  # no job directory
+    assert sorted(p.name for p in out.iterdir()) == [".acexp.lock", "multirun.yaml"]  # no job
 
 
 EARLY_START = """
@@ -306,7 +307,7 @@ def test_sigterm_checkpoints_every_running_batch_and_resume_completes_it(
     unstarted = "; 1 jobs had not started" if n_jobs == 1 else ""
     assert stderr.strip().splitlines()[-1] == (
         f"acexp: sweep stopped by SIGTERM; continue each of its {n_jobs} interrupted jobs "
-        f"with: python -m acexp resume=<job dir>, e.g. resume='{jobs[0]}'{unstarted}"
+        f"with: python -m acexp resume=<job dir>, e.g. python -m acexp resume={jobs[0]}{unstarted}"
     )
     resumed = acexp(f"resume={jobs[0]}", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr

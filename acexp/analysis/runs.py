@@ -17,6 +17,7 @@ import numpy as np
 import yaml
 
 from acexp.analysis import stats
+from acexp.sweeps.jobs import job_dirs
 
 RETURN_TAG = "charts/episodic_return"
 EPISODES_TAG = "charts/episodes"  # episodes so far: how many ended on each logged step
@@ -127,10 +128,7 @@ def find_runs(sweep_dir: Path) -> list[Run]:
     """All runs under `sweep_dir`, found by `.hydra/overrides.yaml` at any depth."""
     if not sweep_dir.is_dir():
         raise ReportError(f"sweep directory does not exist: {sweep_dir}")
-    found = sorted(
-        p.parent.parent for p in sweep_dir.rglob("overrides.yaml") if p.parent.name == ".hydra"
-    )
-    runs = [load_run(d) for d in found]
+    runs = [load_run(d) for d in job_dirs(sweep_dir)]
     if not runs:
         raise ReportError(f"no runs (.hydra/overrides.yaml) found under {sweep_dir}")
     return runs

@@ -30,6 +30,7 @@ from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 
 from acexp.config.fields import Setting, plain_type
 from acexp.config.schema import settings
+from acexp.sweeps.jobs import job_dirs
 
 HParam = bool | int | float | str
 
@@ -208,10 +209,6 @@ def experiment_summary(
     )
 
 
-def _job_dirs(root: Path) -> list[Path]:
-    return sorted(p.parent.parent for p in root.rglob(".hydra/config.yaml"))
-
-
 def write_experiment(root: Path) -> Path | None:
     """Declare the HPARAMS columns and metrics for every run under `root` (a sweep directory),
     in an event file of its first run's directory.
@@ -221,7 +218,7 @@ def write_experiment(root: Path) -> Path | None:
     """
     from torch.utils.tensorboard.writer import FileWriter
 
-    jobs = _job_dirs(root)
+    jobs = job_dirs(root)
     if not jobs:
         return None
     runs_params, metric_keys = [], set(METRICS)

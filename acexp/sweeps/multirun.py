@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from acexp.config.overrides import CONF, single_runs
 from acexp.sweeps.hydra_internals import BASIC_SWEEPER
+from acexp.sweeps.jobs import JOB_RECORD, job_dirs
 
 log = logging.getLogger("acexp")
 
@@ -118,7 +119,7 @@ def summary_line(sweep_dir: Path, jobs: list[Path]) -> tuple[str, bool]:
 
 def _jobs(sweep_dir: Path) -> dict[Path, float]:
     """Job directories under `sweep_dir` with the time Hydra wrote their overrides."""
-    return {p.parent.parent: p.stat().st_mtime for p in sweep_dir.rglob(".hydra/overrides.yaml")}
+    return {job: (job / JOB_RECORD).stat().st_mtime for job in job_dirs(sweep_dir)}
 
 
 class SweepSummary(Callback):

@@ -9,7 +9,6 @@ returns its objective (acexp/runtime/objective.py), so sweepers such as Optuna w
 import copy
 import logging
 import os
-import signal
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -167,7 +166,7 @@ class BatchedLauncher(Launcher):
         """Fill a job's JobReturn from its metrics and make sure `metrics.json` says how it
         ended (a batch that crashed writes none); then call `on_job_end`."""
         from acexp.runtime.checkpoint import save_json
-        from acexp.runtime.objective import objective
+        from acexp.runtime.job_end import job_end
 
         out_dir = Path(ret.hydra_cfg.hydra.runtime.output_dir)
         if result is None:  # run_job failed: the task function could not resolve the config
@@ -175,9 +174,10 @@ class BatchedLauncher(Launcher):
             result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
         if out_dir.is_dir() and not (out_dir / "metrics.json").exists():
             save_json(result, out_dir / "metrics.json")
-        if result["status"] == "completed":
+        end = job_end(result, cfg)
+        if end.status == "completed":
             ret.status = JobStatus.COMPLETED
-            ret.return_value = objective(result, cfg)
+            ret.return_value = end.objective
         else:
             ret.status = JobStatus.FAILED
             ret.return_value = JobFailed(f"{out_dir.name}: {result.get('error', result['status'])}")
@@ -216,8 +216,10 @@ def _task_config(config: DictConfig) -> DictConfig:
 
 
 def _checked(configs: list[DictConfig]) -> list[DictConfig]:
-    """Every job's config, validated; a bad value stops the sweep naming the job's directory."""
+    """Every job's config, validated; a bad value, or a job directory that holds another run,
+    stops the sweep naming the job's directory."""
     from acexp.errors import ConfigError
+    from acexp.runtime.ownership import holds_run
     from acexp.sweeps.batch import validate_members
 
     tasks = []
@@ -228,6 +230,8 @@ def _checked(configs: list[DictConfig]) -> list[DictConfig]:
             task = _task_config(config)
             subdir = Path(str(config.hydra.sweep.dir), str(config.hydra.sweep.subdir))
             validate_members([task], [subdir])
+            if holds_run(subdir):  # e.g. two jobs of one name: neither may overwrite the other
+                raise ConfigError(f"job {subdir.name}: {subdir} already holds another run")
             tasks.append(task)
     except ConfigError as exc:
         _exit_error(str(exc))
@@ -244,6 +248,8 @@ def _exit_error(message: str) -> None:
 
 def _exit_interrupted(signum: int, trained: list[Trained], not_started: int) -> None:
     """Say in one line how to continue the interrupted jobs, and exit 128 + signal."""
+    from acexp.runtime.job_end import exit_interrupted
+
     stopped = sorted(  # in job order
         (job, out_dir)
         for done in trained
@@ -255,12 +261,4 @@ def _exit_interrupted(signum: int, trained: list[Trained], not_started: int) -> 
     interrupted = [out_dir for _, out_dir in stopped]
     for out_dir in interrupted:
         log.info(f"interrupted: {out_dir}")
-    example = f", e.g. resume='{interrupted[0]}'" if interrupted else ""
-    unstarted = f"; {not_started} jobs had not started" if not_started else ""
-    print(
-        f"acexp: sweep stopped by {signal.Signals(signum).name}; continue each of its "
-        f"{len(interrupted)} interrupted jobs with: python -m acexp resume=<job dir>"
-        f"{example}{unstarted}",
-        file=sys.stderr,
-    )
-    sys.exit(128 + signum)
+    exit_interrupted(signum, interrupted, not_started=not_started)
