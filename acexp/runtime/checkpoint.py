@@ -1,6 +1,9 @@
-"""Atomic file writes (a reader never sees a half-written file) and training checkpoints."""
+"""Atomic file writes (a reader never sees a half-written file) and training checkpoints.
 
-import errno
+Files get the permissions the user's umask gives a new file (0644 under umask 022), as `open`
+would give them, so that colleagues sharing a cluster can read results the user shares.
+"""
+
 import json
 import logging
 import os
@@ -12,9 +15,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from acexp.errors import ConfigError, SaveError
+from acexp.errors import REMEDIES, ConfigError, SaveError, remedy
+from acexp.runtime.job_end import resume_command
 
 log = logging.getLogger("acexp")
+
+
+def _file_mode() -> int:
+    """The mode `open` gives a new file under the current umask (read back, then restored)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _atomic_write(path: Path, write: Any) -> None:
@@ -29,6 +40,7 @@ def _atomic_write(path: Path, write: Any) -> None:
         raise SaveError(f"cannot write {path}: {exc.strerror or exc}") from exc
     try:
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), _file_mode())  # mkstemp makes it 0600
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
@@ -120,38 +132,45 @@ def save_checkpoint(state: dict, directory: Path, step: int, keep: int) -> Path:
     return path
 
 
-DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
-
-
 def save_failure(exc: BaseException, run_dir: Path) -> str | None:
-    """One line for a run stopped because the disk refused a write, or None for other errors.
+    """One line for a run stopped because the system refused a write, or None for other errors.
 
     It names the first write that failed (a full disk often fails the metrics.json written
-    after it too), says which checkpoint is intact and how to go on from it.
+    after it too), says which checkpoint is intact, what to do about the cause (a full disk, a
+    read-only or missing directory, a permission) and how to go on from it.
     """
-    chain, seen = [], exc
-    while seen is not None:
-        chain.append(seen)
-        seen = seen.__context__
+    chain = _chain(exc)
     saves = [e for e in chain if isinstance(e, SaveError)]  # each wraps its OSError
     faults = saves or [e for e in chain if _disk_errno(e)]
     if not faults:
         return None
     first = faults[-1]
     what = str(first) if saves else f"cannot write: {first}"
+    refused = next((e for e in _chain(first) if isinstance(e, OSError)), None)
+    cause = remedy(refused) or "fix what refused the write"
     checkpoints = list_checkpoints(run_dir / "checkpoints")
     if checkpoints:
         then = (
-            f"the last checkpoint, {checkpoints[-1].name}, is intact; free some space, then "
-            f"continue with: python -m acexp resume={run_dir}"
+            f"the last checkpoint, {checkpoints[-1].name}, is intact; {cause}, then "
+            f"continue with: {resume_command(run_dir)}"
         )
     else:
-        then = "no checkpoint had been written yet; free some space and start the run again"
+        then = f"no checkpoint had been written yet; {cause} and start the run again"
     return f"{what}; {then}"
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and the exceptions it was raised from or during, newest first."""
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and seen not in chain:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    return chain
+
+
 def _disk_errno(exc: BaseException) -> bool:
-    return isinstance(exc, OSError) and exc.errno in DISK_ERRNOS
+    return isinstance(exc, OSError) and exc.errno in REMEDIES
 
 
 def latest_checkpoint(directory: Path) -> tuple[Path, dict] | None:
