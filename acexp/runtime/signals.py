@@ -1,9 +1,11 @@
 """SIGINT and SIGTERM (Ctrl-C, SLURM preemption) ask a run to stop at its next safe point."""
 
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from multiprocessing.connection import Connection
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -39,3 +41,19 @@ def handling(handler: Callable[[int, object], None]) -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def stop_when_closed(lifeline: Connection, signum: int = signal.SIGTERM) -> threading.Event:
+    """Send this process `signum` once the other end of `lifeline` is closed: held by the
+    process this one works for, it closes when that process exits, however it dies (even by
+    SIGKILL, even while it is a zombie). Returns an event set when that has happened."""
+    gone = threading.Event()
+
+    def watch() -> None:
+        with suppress(OSError, EOFError):
+            lifeline.poll(None)  # nothing is ever sent: this returns at end of file
+        gone.set()
+        os.kill(os.getpid(), signum)
+
+    threading.Thread(target=watch, name="lifeline", daemon=True).start()
+    return gone

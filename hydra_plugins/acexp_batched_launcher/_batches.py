@@ -3,6 +3,9 @@
 A worker is a process in its own process group: a terminal's Ctrl-C reaches only the sweep
 process, which passes each SIGINT/SIGTERM on to every worker once, so a batch sees a signal
 once and stops at its next safe point with a checkpoint (a second one stops it at once).
+A worker outlives no sweep: it holds the read end of a pipe whose other end only the sweep
+process holds; when the sweep process dies, however it dies (an out-of-memory kill, SIGKILL),
+the worker stops as on SIGTERM, with a checkpoint (its members resume), and exits quietly.
 
 Workers fork from multiprocessing's fork server, which imports torch and acexp once
 (`WORKER_IMPORTS`); `start_fork_server()` starts it early, so that those imports overlap the
@@ -25,7 +28,8 @@ from pathlib import Path
 from hydra.core.utils import configure_log, setup_globals
 from omegaconf import DictConfig
 
-from acexp.runtime.signals import STOP_SIGNALS, handling
+from acexp.errors import quiet_background_failures, warnings_to_stderr
+from acexp.runtime.signals import STOP_SIGNALS, handling, stop_when_closed
 
 from ._held_signals import HeldSignals
 
@@ -71,6 +75,7 @@ def train(batch: Batch) -> list[dict]:
     from acexp.sweeps.batch import run_batch
 
     _log_to_every_job(batch)
+    warnings_to_stderr()
     return run_batch(batch.cfgs, batch.out_dirs)
 
 
@@ -125,11 +130,15 @@ class _Worker:
         self.batch = batch
         self.ready = False
         self.conn, child_end = context.Pipe(duplex=False)
-        self.process: BaseProcess = context.Process(target=_worker_main, args=(batch, child_end))
+        lifeline, self.lifeline = context.Pipe(duplex=False)  # this end closes as we exit
+        self.process: BaseProcess = context.Process(
+            target=_worker_main, args=(batch, child_end, lifeline)
+        )
         resource_tracker.ensure_running()  # starting it would unblock the signals below
         with _signals_blocked():  # the worker starts with them blocked too, until it holds them
             self.process.start()
         child_end.close()  # so that the pipe reads as closed once the worker has gone
+        lifeline.close()
 
     def send_signal(self, signum: int) -> None:
         if self.ready and self.process.pid is not None:
@@ -141,9 +150,13 @@ class _Worker:
         try:
             return self.conn.recv()
         except EOFError:
-            self.process.join()
+            self.join()
             error = f"the batch's worker process exited with code {self.process.exitcode}"
             return [failure(error)] * len(self.batch.jobs)
+
+    def join(self) -> None:
+        self.process.join()
+        self.lifeline.close()
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -196,7 +209,7 @@ def _in_workers(batches: Iterator[Batch], workers: int) -> tuple[list[Trained], 
                             worker.send_signal(stop[0])
                         continue
                     del running[conn]
-                    worker.process.join()
+                    worker.join()
                     trained.append(Trained(worker.batch, message))
                     signum = interruption(message)
                     if signum is not None and not stop:  # signalled directly, not through us
@@ -207,22 +220,28 @@ def _in_workers(batches: Iterator[Batch], workers: int) -> tuple[list[Trained], 
                 worker.send_signal(signal.SIGTERM)
             else:
                 worker.process.kill()  # still starting: it has trained nothing
-            worker.process.join()
+            worker.join()
     return trained, (stop or [None])[0]
 
 
-def _worker_main(batch: Batch, conn: Connection) -> None:
-    """A worker process: hold signals, say so, train the batch and send its results."""
+def _worker_main(batch: Batch, conn: Connection, lifeline: Connection) -> None:
+    """A worker process: hold signals, say so, train the batch and send its results; stop as on
+    SIGTERM if the sweep process dies meanwhile (then nobody reads the results)."""
     os.setpgrp()  # a terminal's Ctrl-C now reaches the sweep process only, which passes it on
     setup_globals()
+    quiet_background_failures()
     with HeldSignals():
+        orphaned = stop_when_closed(lifeline)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked while starting
-        conn.send(READY)
+        with suppress(OSError):  # the sweep process has gone already
+            conn.send(READY)
         try:
             results = train(batch)
         except Exception as exc:  # run_batch itself failed: every member did
             results = [failure(f"{type(exc).__name__}: {exc}")] * len(batch.jobs)
-    conn.send(results)
+    if not orphaned.is_set():
+        with suppress(OSError):  # it died just now
+            conn.send(results)
     conn.close()
 
 
