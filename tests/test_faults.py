@@ -3,9 +3,11 @@ and nothing saved lost (a full disk while writing a checkpoint, simulated and re
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -17,7 +19,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from acexp.runtime.checkpoint import list_checkpoints, load_checkpoint
+from acexp.errors import SaveError
+from acexp.runtime.checkpoint import list_checkpoints, load_checkpoint, save_failure, save_torch
 from tests.conftest import ROOT, acexp
 
 RUN = ("total_steps=3000", "checkpoint.every_steps=1000", "stop_on_solve=false",
@@ -198,3 +201,217 @@ def test_ctrl_c_while_starting_is_one_line(phase: str, tmp_path: Path) -> None:
     assert proc.returncode == 130, stderr
     (line,) = stderr.splitlines()
     assert re.fullmatch(r"acexp: interrupted (\(SIGINT\) before a checkpoint|at env step) .*", line)
+
+
+# An error where no handler expects one: deep in the run's bookkeeping, in a sweep's end, in
+# the report's statistics. The CLI runs under a wrapper that breaks the function, as a bug would.
+BREAK = """
+import importlib, runpy, sys
+module, name, command = sys.argv.pop(1), sys.argv.pop(1), sys.argv.pop(1)
+owner = importlib.import_module(module.rsplit(":", 1)[0])
+if ":" in module:
+    owner = getattr(owner, module.rsplit(":", 1)[1])
+def broken(*args, **kwargs):
+    raise ZeroDivisionError("injected\\nover two lines")
+setattr(owner, name, broken)
+runpy.run_module(command, run_name="__main__", alter_sys=True)
+"""
+UNEXPECTED = re.compile(
+    r"acexp: error: ZeroDivisionError: injected; over two lines \(traceback in (.+); "
+    r"ACEXP_TRACEBACK=1 prints it here\)"
+)
+
+
+def broken_cli(target: str, name: str, command: str, *args: str, cwd: Path,
+               **env: str) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    cmd = [sys.executable, "-c", BREAK, target, name, command, *args]
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+    return subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+
+
+def test_an_unexpected_error_deep_in_a_run_is_one_line_and_a_traceback_in_its_log(
+    tmp_path: Path,
+) -> None:
+    run_dir = tmp_path / "run"
+    result = broken_cli("acexp.runtime.tracking:EpisodeStats", "elapsed", "acexp",
+                        *RUN, f"hydra.run.dir={run_dir}", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 1
+    where = UNEXPECTED.fullmatch(one_line(result))
+    assert where, result.stderr
+    assert Path(where[1]) == run_dir / "acexp.log"
+    log = Path(where[1]).read_text()
+    assert "Traceback (most recent call last)" in log and "in broken\nZeroDivisionError" in log
+    shown = broken_cli("acexp.runtime.tracking:EpisodeStats", "elapsed", "acexp",
+                       *RUN, f"hydra.run.dir={tmp_path / 'shown'}", cwd=tmp_path,
+                       ACEXP_TRACEBACK="1")  # fmt: skip
+    assert shown.returncode == 1 and "Traceback (most recent call last)" in shown.stderr
+    assert UNEXPECTED.fullmatch(shown.stderr.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    ("target", "name", "command", "args"),
+    [
+        ("acexp.sweeps.multirun", "run_name_overrides", "acexp", ["-m", "seed=0,1", *RUN[:1]]),
+        ("acexp.analysis.stats", "group_label", "acexp.report", ["{sweep}"]),
+        ("acexp.runtime.evaluation", "play_episodes", "acexp.evaluate", ["{run}"]),
+    ],
+    ids=["sweep-start", "report", "evaluate"],
+)
+def test_an_unexpected_error_outside_a_run_names_a_traceback_file(
+    tmp_path: Path, target: str, name: str, command: str, args: list[str]
+) -> None:
+    sweep = tmp_path / "sweep"
+    if command != "acexp":
+        done = acexp("-m", "seed=0", "total_steps=300", "log.progress=false",
+                     f"hydra.sweep.dir={sweep}", cwd=tmp_path)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    args = [a.format(sweep=sweep, run=next(sweep.glob("*/.hydra"), sweep).parent) for a in args]
+    if command == "acexp":
+        args.append(f"hydra.sweep.dir={sweep}")
+    result = broken_cli(target, name, command, *args, cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.stderr
+    where = UNEXPECTED.fullmatch(lines[-1])
+    assert where, result.stderr
+    assert "in broken\nZeroDivisionError: injected" in Path(where[1]).read_text()
+
+
+def test_files_have_the_permissions_the_umask_gives(tmp_path: Path) -> None:
+    for umask, mode in ((0o022, 0o644), (0o002, 0o664)):
+        run_dir = tmp_path / f"run{umask:o}"
+        cmd = [sys.executable, "-m", "acexp", *RUN, f"hydra.run.dir={run_dir}"]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=300, preexec_fn=lambda u=umask: os.umask(u))  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        written = [run_dir / "metrics.json", run_dir / "model.pt",
+                   *list_checkpoints(run_dir / "checkpoints")]  # fmt: skip
+        assert [oct(p.stat().st_mode & 0o777) for p in written] == [oct(mode)] * len(written)
+
+
+def test_the_resume_hint_of_a_path_with_a_space_works_pasted_into_a_shell(tmp_path: Path) -> None:
+    run_dir = tmp_path / "my runs" / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "acexp", "total_steps=200000", "stop_on_solve=false",
+           "checkpoint.every_steps=1000", "log.progress=false",
+           f"hydra.run.dir='{run_dir}'"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True,
+                            stdout=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not list_checkpoints(run_dir / "checkpoints") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    hint = re.fullmatch(r"acexp: interrupted at env step \d+; continue with: (.+)", stderr.strip())
+    assert hint and "'" in hint[1], stderr
+    # the pasted command, with total_steps cut short through the saved config
+    config = run_dir / ".hydra" / "config.yaml"
+    config.write_text(config.read_text().replace("total_steps: 200000", "total_steps: 3000"))
+    pasted = hint[1].replace("python", shlex.quote(sys.executable), 1)
+    resumed = subprocess.run(["bash", "-c", pasted], cwd=tmp_path, env=env, capture_output=True,
+                             text=True, timeout=300)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "completed"
+
+
+def test_a_skipped_damaged_checkpoint_is_warned_about_on_stderr(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-c", FULL_DISK, *RUN, f"hydra.run.dir={run_dir}"]
+    subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    (kept,) = list_checkpoints(run_dir / "checkpoints")
+    damaged = kept.with_name("step_999999999.pt")  # newer than any: tried first
+    damaged.write_bytes(kept.read_bytes()[:1000])
+    resumed = acexp(f"resume={run_dir}", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"skipping {damaged} is truncated or corrupted" in resumed.stderr
+    assert "skipping" not in resumed.stdout
+
+
+@pytest.mark.parametrize(
+    ("errno_name", "advice"),
+    [
+        ("ENOSPC", "free some space"),
+        ("EROFS", "make the file system writable"),
+        ("EACCES", "give yourself write permission there"),
+    ],  # fmt: skip
+)
+def test_the_advice_for_a_refused_write_matches_its_cause(
+    tmp_path: Path, errno_name: str, advice: str
+) -> None:
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    save_torch({"env_steps": 1}, run_dir / "checkpoints" / "step_000000001.pt")
+    refused = OSError(getattr(errno, errno_name), os.strerror(getattr(errno, errno_name)))
+    try:
+        try:
+            raise refused
+        except OSError as exc:
+            raise SaveError(f"cannot write {run_dir}/metrics.json: {exc.strerror}") from exc
+    except SaveError as error:
+        line = save_failure(error, run_dir)
+    assert line == (
+        f"cannot write {run_dir}/metrics.json: {refused.strerror}; the last checkpoint, "
+        f"step_000000001.pt, is intact; {advice}"
+        + ("" if errno_name != "EROFS" else " (it is mounted read-only)")
+        + f", then continue with: python -m acexp resume={run_dir}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["seed=4294967296"],
+            "acexp: error: seed=4294967296 is invalid; expected an integer in [0, 2**32)",
+        ),  # fmt: skip
+        (
+            ["hydra.run.dir={file}/run"],
+            "acexp: error: cannot make {file}/run: {file} is a file, not a directory",
+        ),  # fmt: skip
+        (
+            ["resume={bad}"],
+            "acexp: error: cannot read the run's saved config {bad}/.hydra/"
+            "config.yaml: while parsing a flow sequence",
+        ),  # fmt: skip
+    ],
+    ids=["seed-2**32", "file-in-the-way", "bad-saved-yaml"],
+)
+def test_faults_a_lab_meets_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    paths = {"file": tmp_path / "file", "bad": tmp_path / "bad"}
+    paths["file"].write_text("not a directory")
+    (paths["bad"] / ".hydra").mkdir(parents=True)
+    (paths["bad"] / ".hydra" / "config.yaml").write_text("seed: [1\n")
+    result = acexp(*[a.format(**paths) for a in args], "total_steps=300", cwd=tmp_path)
+    if args[0].startswith("resume="):
+        result = acexp(args[0].format(**paths), cwd=tmp_path)
+    assert result.returncode == 2
+    assert one_line(result).startswith(message.format(**paths))
+
+
+def test_evaluate_on_a_truncated_model_or_a_file_of_another_kind_is_one_line(
+    tmp_path: Path,
+) -> None:
+    run_dir = tmp_path / "run"
+    assert acexp(*RUN, f"hydra.run.dir={run_dir}", cwd=tmp_path).returncode == 0
+    (run_dir / "model.pt").write_bytes((run_dir / "model.pt").read_bytes()[:1000])
+    truncated = acexp(str(run_dir), cwd=tmp_path, module="acexp.evaluate")
+    assert truncated.returncode == 2
+    assert one_line(truncated).startswith(
+        f"acexp.evaluate: error: {run_dir}/model.pt is truncated or corrupted: "
+    )
+    for other, why in (("metrics.json", "is not a checkpoint (torch.load cannot read it)"),
+                       ("model.pt", "is truncated or corrupted")):  # fmt: skip
+        result = acexp(str(run_dir), "--checkpoint", str(run_dir / other), cwd=tmp_path,
+                       module="acexp.evaluate")  # fmt: skip
+        assert result.returncode == 2
+        assert one_line(result).startswith(f"acexp.evaluate: error: {run_dir / other} {why}")
+    (run_dir / "weights.pt").write_bytes(b"")
+    torch.save({"steps": 1}, run_dir / "weights.pt")
+    result = acexp(str(run_dir), "--checkpoint", str(run_dir / "weights.pt"), cwd=tmp_path,
+                   module="acexp.evaluate")  # fmt: skip
+    assert result.returncode == 2
+    assert "is not a checkpoint of an acexp run (it holds no model weights)" in one_line(result)

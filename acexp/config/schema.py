@@ -189,7 +189,8 @@ class Config:
     """The root: conf/config.yaml composes the groups' options onto it."""
 
     seed: int = setting(
-        0, "seeds python, numpy, torch and the environments", at_least(0, integer=True),
+        0, "seeds python, numpy, torch and the environments",
+        fixed(lambda v: type(v) is int and 0 <= v < 2**32, "an integer in [0, 2**32)"),  # numpy's
         member=True, label=True,
     )  # fmt: skip
     device: str = setting("cpu", "torch device: cpu, cuda, cuda:N or mps", DEVICE)

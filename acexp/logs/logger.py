@@ -76,6 +76,7 @@ class RunLogger:
     ) -> None:
         self.out_dir = out_dir
         self._writer: SummaryWriter | None = None
+        self.refused = False  # a write failed (a full disk): the run fails and says so itself
         self.purge_step: int | None = None
         self.every_steps = resolve_every_steps(every_steps, total_steps)
         self.console_every_seconds = console_every_seconds
@@ -148,7 +149,11 @@ class RunLogger:
         summary = Summary(
             value=[Summary.Value(tag=tag, simple_value=value) for tag, value in scalars.items()]
         )
-        self.writer.file_writer.add_summary(summary, step)
+        try:
+            self.writer.file_writer.add_summary(summary, step)
+        except OSError:
+            self.refused = True
+            raise
 
     def evaluation(self, step: int, returns: list[float]) -> None:
         """The greedy policy's evaluation returns: their mean and spread."""
@@ -229,6 +234,7 @@ class RunLogger:
             if self._writer is not None:
                 self._writer.flush()
         except OSError as exc:
+            self.refused = True
             raise SaveError(
                 f"cannot write the TensorBoard events in {self.out_dir}: {exc.strerror or exc}"
             ) from exc
@@ -242,8 +248,9 @@ class RunLogger:
             self._write_episodes()
             if self._writer is not None:
                 self._writer.close()
-        except OSError as exc:
-            log.warning("the TensorBoard events in %s are incomplete: %s", self.out_dir, exc)
+        except OSError as exc:  # after a refused write, the run's own error line says it
+            level = logging.INFO if self.refused else logging.WARNING
+            log.log(level, "the TensorBoard events in %s are incomplete: %s", self.out_dir, exc)
 
 
 def _wait_to_sort_last(out_dir: Path) -> None:

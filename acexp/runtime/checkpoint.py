@@ -104,6 +104,10 @@ def load_checkpoint(path: Path) -> dict:
         return load_torch(path)
     except pickle.UnpicklingError as exc:
         culprit = [line for line in str(exc).splitlines() if "GLOBAL" in line][:1]
+        if not culprit:  # not a checkpoint at all: JSON, an event file, text
+            raise CheckpointError(
+                f"{path} is not a checkpoint (torch.load cannot read it)"
+            ) from None
         raise UnsafeCheckpointError(
             f"{path} holds pickled objects, not only tensors and plain containers; refusing to "
             f"load it with torch.load(weights_only=True) ({' '.join(culprit).strip()})"

@@ -91,6 +91,9 @@ def claim(path: Path, *, named: bool, markers: tuple[str, ...] = RUN_MARKERS) ->
     Otherwise a taken name gets the first free suffix, `<path>-1`, `<path>-2`, ...
     """
     path = Path(path).absolute()
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise ConfigError(f"cannot make {path}: {blocking} is a file, not a directory")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if named:
