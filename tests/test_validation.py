@@ -57,7 +57,8 @@ BAD = [
     (["-m", "seed=0,1", "optim.lr=1e-3,-1"], "optim.lr=-1 is invalid"),
     (["arch.hidden_sizes=["], "no viable alternative at input '['"),
     # a value of the wrong type, which Hydra refuses as it composes: the same words
-    (["seed=x"], "seed='x' is invalid; expected an integer >= 0"),
+    (["seed=x"], "seed='x' is invalid; expected an integer in [0, 2**32)"),
+    (["seed=4294967296"], "seed=4294967296 is invalid; expected an integer in [0, 2**32)"),
     (["total_steps=1e5"], "total_steps=1e5 is invalid; expected an integer >= 1"),
     (["arch.hidden_sizes=[64.5]"], "arch.hidden_sizes=[64.5] is invalid; expected a non-empty"),
     (["stop_on_solve=maybe"], "stop_on_solve='maybe' is invalid; expected true or false"),
