@@ -52,8 +52,6 @@ def test_cli_run_writes_tensorboard_metrics_and_model(tmp_path: Path) -> None:
     # x axis is env steps, increasing, within the budget (+ one rollout)
     steps = [s for s, _ in tags["charts/episodic_return"]]
     assert steps == sorted(steps) and 0 < steps[-1] <= metrics["env_steps"]
-    # clipping never leaves a norm above max_grad_norm
-    assert max(v for _, v in tags["train/grad_norm_after_clip_actor"]) <= 0.5 + 1e-4
     # one point per env step on which episodes ended; the running count loses none of them
     assert len(set(steps)) == len(steps)
     assert tags["charts/episodes"][-1] == (steps[-1], metrics["episodes"])
