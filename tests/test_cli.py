@@ -1,6 +1,7 @@
 """The real command line as a subprocess; its TensorBoard event files read back."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,41 @@ def test_cli_cfg_job_prints_the_resolved_config(tmp_path: Path) -> None:
     result = acexp("arch=unshared", "optim.lr=3e-4", "--cfg", "job", "--resolve", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "name: unshared" in result.stdout and "actor_lr: 0.0003" in result.stdout
+
+
+PROGRESS = re.compile(
+    r"\[[\d:, -]+\]\[acexp\]\[INFO\] - step (\d+)  running_return (\S+)  sps (\d+)"
+)
+
+
+def test_cli_console_lines_say_the_runs_progress_and_where_its_results_are(tmp_path: Path) -> None:
+    """Without a terminal, a log line now and then (here at every update) gives the env step,
+    the running return that TensorBoard shows at that step and the speed; the last line says
+    how the run ended, its figures and where they are; the run's acexp.log keeps them all."""
+    out = tmp_path / "run"
+    result = acexp("total_steps=3000", "stop_on_solve=false", "log.console_every_seconds=1e-9",
+                   "log.every_steps=1", "log.progress=false", f"hydra.run.dir={out}",
+                   cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # no bar, no warning
+    lines = result.stdout.splitlines()
+    assert (out / "acexp.log").read_text().splitlines() == lines
+    metrics = json.loads((out / "metrics.json").read_text())
+    progress = [PROGRESS.fullmatch(line) for line in lines[:-1]]
+    assert all(progress), lines
+    steps = [int(m[1]) for m in progress]
+    assert steps == sorted(set(steps)) and steps[-1] == metrics["env_steps"]
+    assert len(steps) == len(scalars(out)["losses/actor"])  # a line at every update
+    assert all(int(m[3]) > 0 for m in progress)
+    running = dict(scalars(out)["charts/running_return"])
+    shown = {int(m[1]): m[2] for m in progress}
+    assert shown[steps[0]] == "n/a"  # no episode had ended at the first update
+    for step, value in shown.items():
+        if value != "n/a":
+            assert value == f"{running[step]:.1f}", step
+    end = (
+        f"completed: {metrics['env_steps']} env steps, final_return {metrics['final_return']}, "
+        f"not solved (running return {metrics['running_return']:.2f}; solved means > 475); "
+        f"results in {out / 'metrics.json'}, curves: tensorboard --logdir {out}"
+    )
+    assert lines[-1].endswith("[acexp][INFO] - " + end)
