@@ -287,3 +287,25 @@ def test_episodic_trainer_updates_running_statistics(tmp_path) -> None:
     assert load_torch(tmp_path / "model.pt")["obs_norm.count"].item() == pytest.approx(
         metrics["env_steps"], abs=1e-6
     )
+
+
+def test_async_vector_envs_train_as_sync_ones_do(tmp_path, monkeypatch) -> None:
+    """Each sub-env in its own process (env.vectorization=async) sees the same seeds and
+    actions as in this one (sync): the same episodes, so the same run to the last number."""
+    from tests.test_resume import curves, learning_figures
+
+    waited = []  # the steps that async sub-envs answered
+    step_wait = gym.vector.AsyncVectorEnv.step_wait
+    monkeypatch.setattr(
+        gym.vector.AsyncVectorEnv,
+        "step_wait",
+        lambda self, *a, **k: waited.append(1) or step_wait(self, *a, **k),
+    )
+    common = ("algo.num_envs=4", "total_steps=1500", "stop_on_solve=false", *QUIET)
+    for mode in ("sync", "async"):
+        cfg = make_cfg(f"env.vectorization={mode}", *common)
+        assert run(cfg, out_dir=tmp_path / mode)["status"] == "completed"
+    assert learning_figures(tmp_path / "async") == learning_figures(tmp_path / "sync")
+    assert curves(tmp_path / "async") == curves(tmp_path / "sync")
+    assert len(waited) >= 1500 // 4  # the async run stepped its sub-env processes
+    assert learning_figures(tmp_path / "sync")["episodes"] > 4  # episodes ended and restarted
