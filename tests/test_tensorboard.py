@@ -190,3 +190,45 @@ def test_the_readmes_flag_shows_every_point_of_a_long_curve(tmp_path: Path) -> N
                 assert time.monotonic() < deadline, len(shown)  # still loading
                 time.sleep(0.5)
             assert len(shown) == points
+
+
+GAUSSIAN_RUNS = {"seed=0", "seed=1"}
+
+
+@pytest.fixture(scope="module")
+def gaussian_board(tmp_path_factory: pytest.TempPathFactory):
+    """PPO with a Gaussian policy (Pendulum's Box actions), 2 seeds trained as one batch."""
+    tmp = tmp_path_factory.mktemp("tb_gaussian")
+    sweep = tmp / "sweep"
+    result = acexp(
+        "-m", "seed=0,1", "algo=ppo", "env.id=Pendulum-v1", "algo.num_envs=2",
+        "algo.n_steps=64", "total_steps=512", "arch.log_std_init=-0.5", "log.progress=false",
+        "hydra/launcher=batched", "hydra.launcher.n_jobs=1", f"hydra.sweep.dir={sweep}", cwd=tmp,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "batch 1/1 (2 jobs)" in result.stdout  # the two seeds trained as one batch
+    with tensorboard(sweep, tmp / "tb.log", GAUSSIAN_RUNS) as base:
+        yield sweep, base
+
+
+def test_hparams_of_a_batched_ppo_gaussian_run_are_its_own_settings(gaussian_board) -> None:
+    """Each member of a batch shows its own settings, PPO's and the Gaussian head's included,
+    with their types, and its own final metrics."""
+    sweep, board = gaussian_board
+    sessions = session_groups(board)
+    assert set(sessions) == GAUSSIAN_RUNS
+    for name, session in sessions.items():
+        params, expected = session["hparams"], metrics(sweep / name)
+        assert params["seed"] == name.split("=")[1]  # a label, not the number 0.0
+        assert (params["algo.name"], params["env.id"]) == ("ppo", "Pendulum-v1")
+        assert params["arch.log_std_init"] == pytest.approx(-0.5)  # the Gaussian head's
+        assert params["algo.clip_range"] == pytest.approx(0.2) and params["algo.n_epochs"] == 4
+        assert params["algo.anneal_lr"] is True and params["optim.name"] == "adam"
+        assert "algo.clip_range_vf" not in params  # null: nothing to show
+        assert session["status"] == "STATUS_SUCCESS"
+        values = {m["name"]["tag"]: m for m in session["metricValues"]}
+        for key in ("final_return", "running_return", "episodes", "env_steps"):
+            assert values[f"result/{key}"]["value"] == pytest.approx(expected[key], rel=1e-6)
+        assert expected["env_steps"] >= 512 and expected["episodes"] >= 2  # 200 steps each
+    finals = [metrics(sweep / name)["final_return"] for name in sorted(GAUSSIAN_RUNS)]
+    assert finals[0] != finals[1]  # each member its own run, not one run shown twice
