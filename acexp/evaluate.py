@@ -16,12 +16,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 import acexp.algos.components  # noqa: F401  (fills the registries)
-from acexp.algos.base import build_model
 from acexp.config.resume import saved_config
 from acexp.config.validate import validate
 from acexp.envs.make import make_env
 from acexp.errors import ConfigError, MissingExtraError, one_line_errors
 from acexp.models import ActorCritic
+from acexp.models.build import build_model
 from acexp.runtime.checkpoint import (
     CheckpointError,
     latest_checkpoint,

@@ -97,7 +97,7 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict:
         metrics["status"],
         metrics["env_steps"],
         metrics["final_return"],
-        trainer.stats[0].outcome(),
+        trainer.members[0].stats.outcome(),
         out_dir / "metrics.json",
         out_dir,
     )

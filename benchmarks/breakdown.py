@@ -20,7 +20,7 @@ import torch
 import acexp.algos.base
 import acexp.algos.ppo
 import acexp.optim.modes
-from acexp.algos.a2c import A2CTrainer
+from acexp.algos.on_policy import OnPolicyTrainer
 from acexp.envs.make import VECTORIZATIONS, EpisodeReturns
 from acexp.models import SharedActorCritic, UnsharedActorCritic
 from acexp.runtime.tracking import EpisodeStats
@@ -52,20 +52,20 @@ def instrument() -> None:
     update = timed("update", acexp.optim.modes.apply_update)
     for module in (acexp.algos.base, acexp.algos.ppo):  # they import it by name
         module.apply_update = update
-    A2CTrainer.collect = timed("collect", A2CTrainer.collect)
+    OnPolicyTrainer.collect = timed("collect", OnPolicyTrainer.collect)
     # The loop's time is the trainer's own clock: from start_clock (after the envs' first
     # reset, which reloads Atari ROMs) to the end of learn().
-    start_clock, learn = EpisodeStats.start_clock, A2CTrainer.learn
+    start_clock, learn = EpisodeStats.start_clock, OnPolicyTrainer.learn
 
     def clock_started(stats: EpisodeStats) -> None:
         start_clock(stats)
         SECONDS["loop"] -= time.perf_counter()
 
-    def learned(trainer: A2CTrainer) -> None:
+    def learned(trainer: OnPolicyTrainer) -> None:
         learn(trainer)
         SECONDS["loop"] += time.perf_counter()
 
-    EpisodeStats.start_clock, A2CTrainer.learn = clock_started, learned
+    EpisodeStats.start_clock, OnPolicyTrainer.learn = clock_started, learned
 
 
 def main() -> None:

@@ -20,9 +20,9 @@ from hydra import compose, initialize_config_dir
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from acexp.algos.base import build_model  # noqa: E402
 from acexp.config.overrides import CONF  # noqa: E402
 from acexp.envs.make import make_env  # noqa: E402
+from acexp.models.build import build_model  # noqa: E402
 from acexp.run import run  # noqa: E402
 from acexp.runtime.checkpoint import load_torch  # noqa: E402
 from acexp.runtime.evaluation import evaluate_policy  # noqa: E402

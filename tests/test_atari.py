@@ -9,9 +9,9 @@ import torch
 from moviepy import VideoFileClip
 
 import acexp.envs.make
-from acexp.algos.base import build_model
 from acexp.envs.make import make_vector_env, vectorization
 from acexp.errors import ConfigError
+from acexp.models.build import build_model
 from acexp.models.normalization import normalize_observation
 from acexp.run import run
 from tests.conftest import acexp as acexp_cli

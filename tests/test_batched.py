@@ -16,11 +16,12 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from acexp.algos.base import Trainer, build_member_model, build_model
+from acexp.algos.base import Trainer
 from acexp.algos.episodic import Episodes, EpisodicTrainer
 from acexp.algos.losses import actor_loss, batch_mean, critic_loss, normalize
 from acexp.models import SharedActorCritic, UnsharedActorCritic
 from acexp.models.actor_critic import stack_members
+from acexp.models.build import build_member_model, build_model
 from acexp.optim.modes import apply_update, build_optimizers
 from acexp.run import run, train_members
 from acexp.sweeps.batch import batch_key, group_batches, member_keys, run_batch
@@ -252,10 +253,10 @@ def test_episodic_members_update_on_their_own_episodes_as_single_runs(
     for k, cfg in enumerate(cfgs):
         lengths = [len(rewards) for *_, rewards in played[k]]
         assert sum(lengths) == batch.env_steps[k] >= 2500
-        assert updates[k] - batch.stats[k].episodes in (0, 1)  # and the budget's last part
+        assert updates[k] - batch.members[k].stats.episodes in (0, 1)  # and the budget's end
         monkeypatch.setattr(EpisodicTrainer, "train", train)
         single = EpisodicTrainer([cfg], [tmp_path / f"single{k}"])
-        single.model.load_member_state_dict(0, batch.initial_weights[k])
+        single.model.load_member_state_dict(0, batch.members[k].initial_weights)
         for observations, actions, rewards in played[k]:
             single.episodes = Episodes(1)
             single.episodes.begin(0, None)

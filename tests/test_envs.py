@@ -10,10 +10,10 @@ import pytest
 import torch
 
 import acexp.algos.components  # noqa: F401
-from acexp.algos.base import build_model
 from acexp.algos.registry import MODELS
 from acexp.envs.make import make_vector_env
 from acexp.errors import ConfigError, MissingExtraError
+from acexp.models.build import build_model
 from acexp.models.cnn import NatureCNN
 from acexp.models.gaussian import GaussianHead
 from acexp.models.normalization import RunningNormalizer, normalize_observation

@@ -62,8 +62,9 @@ class Fixed(ActorCritic):
         self.w = torch.nn.Parameter(torch.zeros(1))
 
     def forward(self, obs: torch.Tensor):  # type: ignore[override]
-        logits = torch.tensor([[0.0, 0.5]]).expand(obs.shape[0], 2)
-        return torch.distributions.Categorical(logits=logits), torch.zeros(obs.shape[0])
+        batch = obs.shape[:-1]  # [members, batch]: one member here
+        logits = torch.tensor([0.0, 0.5]).expand(*batch, 2)
+        return torch.distributions.Categorical(logits=logits), torch.zeros(batch)
 
 
 class Counter:

@@ -7,12 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from acexp.algos.ppo_losses import (
-    clipped_surrogate_loss,
-    clipped_value_loss,
-    explained_variance,
-    policy_shift,
-)
+from acexp.algos.losses import explained_variance
+from acexp.algos.ppo import clipped_surrogate_loss, clipped_value_loss, policy_shift
 from acexp.run import run
 from tests.conftest import make_cfg
 from tests.test_cli import acexp, scalars
@@ -25,7 +21,7 @@ def test_clipped_surrogate_by_hand() -> None:
     old = torch.tensor([-1.0, -2.0, -0.5, -1.5])
     log_prob = (old + torch.tensor(RATIOS).log()).requires_grad_()
     loss, log_ratio = clipped_surrogate_loss(
-        log_prob, old, torch.tensor(ADVANTAGES), clip_range=0.2
+        log_prob, old, torch.tensor(ADVANTAGES), ratio_bounds=(0.8, 1.2)
     )
     approx_kl, clipfrac = policy_shift(log_ratio, clip_range=0.2)
     # per sample max(-A r, -A clip(r, 0.8, 1.2)):

@@ -1,4 +1,4 @@
-"""The tutorial algorithm of SPEC D: one actor-critic update per finished episode.
+"""The per-episode actor-critic of the PyTorch tutorial: one update per finished episode.
 
 One environment per member; Monte Carlo discounted returns, normalised by their mean and
 std; advantage = return - value; the policy and value losses are summed over the episode
@@ -22,12 +22,13 @@ from acexp.algos.losses import actor_loss, batch_mean, critic_loss, discounted_r
 from acexp.algos.registry import register_trainer
 from acexp.envs.make import make_env, to_env_actions
 from acexp.envs.state import generator_state, set_generator_state
+from acexp.runtime.member import Member
 
 
 @register_trainer("episodic")
 class EpisodicTrainer(Trainer):
     def make_envs(self) -> tuple[gym.Space, gym.Space]:
-        self.envs = [make_env(c.env, c.seed) for c in self.cfgs]
+        self.envs = [make_env(m.cfg.env, m.cfg.seed) for m in self.members]
         return self.envs[0].observation_space, self.envs[0].action_space
 
     def close(self) -> None:
@@ -43,21 +44,17 @@ class EpisodicTrainer(Trainer):
         super().load_state_dict(state)
         set_generator_state(self.envs[0], state["env_rng"])
 
-    def finished(self, members: np.ndarray | None = None) -> bool:
+    def should_end(self, member: Member) -> bool:
         """As every trainer's, and a member also ends at the tutorial's episode cap."""
-        ready = self.active if members is None else self.active & members
-        for k in np.flatnonzero(ready):
-            if self.stats[k].episodes >= self.algo.max_episodes:
-                self.end_member(k, "completed")
-        return super().finished(members)
+        return member.done or member.stats.episodes >= self.algo.max_episodes
 
     def learn(self) -> None:
         """Play and update until `finished()`; checkpoints, evaluations and a member's end
         fall between its episodes (`resting`), and a stop lets the episodes in play end."""
         self.start_clocks()
-        self.episodes = Episodes(self.members)
-        resting = np.ones(self.members, dtype=bool)  # between episodes
-        playing = np.zeros(self.members, dtype=bool)
+        self.episodes = Episodes(len(self.members))
+        resting = np.ones(len(self.members), dtype=bool)  # between episodes
+        playing = np.zeros(len(self.members), dtype=bool)
         while True:
             stop = self.finished(resting)
             starting = np.zeros_like(resting) if stop else resting & self.active
@@ -96,7 +93,7 @@ class EpisodicTrainer(Trainer):
                 self.end_episode(k, sum(rewards), len(rewards))
                 playing[k] = False
             elif (
-                self.env_steps[k] >= self.total_steps[k]
+                self.env_steps[k] >= self.members[k].total_steps
                 or len(rewards) >= self.algo.max_episode_steps
             ):
                 playing[k] = False  # budget spent, or the step cap: trained on as it stands
@@ -115,7 +112,7 @@ class EpisodicTrainer(Trainer):
         mask = torch.zeros(log_probs.shape, dtype=torch.bool)
         for k in np.flatnonzero(members):
             begin, rewards = int(episodes.start[k]) - first, episodes.rewards[k]
-            gamma = float(self.cfgs[k].algo.gamma)
+            gamma = float(self.members[k].algo.gamma)
             returns[k, begin : begin + len(rewards)] = discounted_returns(
                 torch.tensor(rewards), gamma
             )

@@ -1,4 +1,5 @@
-"""Pure tensor functions for returns, advantages and the actor-critic losses (SPEC A3, D)."""
+"""Pure tensor functions for returns, advantages, the actor-critic losses every trainer uses
+and the explained-variance diagnostic (PPO's own clipped losses are in ppo.py)."""
 
 import numpy as np
 import torch
@@ -29,8 +30,8 @@ def actor_loss(
     reduction: str = "mean",
     mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Policy-gradient loss -(log_prob * advantage), averaged (SPEC A3) or summed (SPEC D)
-    over the last dimension (per member), over the entries `mask` keeps.
+    """Policy-gradient loss -(log_prob * advantage), averaged (A2C) or summed (the tutorial's
+    per-episode loss) over the last dimension (per member), over the entries `mask` keeps.
 
     The advantage is detached: the actor loss never moves the critic.
     """
@@ -44,7 +45,7 @@ def critic_loss(
     reduction: str = "mean",
     mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Value regression loss: "mse" (SPEC A3) or "smooth_l1" (the tutorial of SPEC D),
+    """Value regression loss: "mse" (A2C's) or "smooth_l1" (the tutorial's),
     reduced over the last dimension (per member), over the entries `mask` keeps."""
     if kind == "mse":
         error = F.mse_loss(value, target, reduction="none")
@@ -60,16 +61,16 @@ def total_loss(
     critic: torch.Tensor,
     entropy: torch.Tensor,
     vf_coef: Coef = 1.0,
-    ent_coef: Coef = 0.01,
+    ent_coef: Coef | None = 0.01,
 ) -> torch.Tensor:
     """actor + vf_coef * critic - ent_coef * entropy: the entropy bonus is subtracted.
 
-    The coefficients are numbers or one per member. With ent_coef 0 (a number) the entropy
-    term is left out of the graph: the same gradient, fewer autograd nodes on the hot path of
-    PPO's many small minibatch steps.
+    The coefficients are numbers or one per member. With ent_coef 0 or None (no bonus) the
+    entropy term is left out of the graph: the same gradient, fewer autograd nodes on the hot
+    path of PPO's many small minibatch steps.
     """
     loss = actor + vf_coef * critic
-    if isinstance(ent_coef, float | int) and not ent_coef:
+    if not isinstance(ent_coef, torch.Tensor) and not ent_coef:
         return loss
     return loss - ent_coef * entropy
 
@@ -130,3 +131,20 @@ def gae(
         last = deltas[t] + decay[t] * last
         advantages[t] = last
     return torch.from_numpy(advantages), torch.from_numpy(advantages + values)
+
+
+def explained_variance(
+    prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """1 - Var(target - prediction) / Var(target): 1 is perfect, 0 no better than a constant.
+
+    Over the last dimension (per member), of the entries `mask` keeps. Zero when the target
+    has no variance (SB3 gives NaN there, which would stop training).
+    """
+
+    def variance(x: torch.Tensor) -> torch.Tensor:
+        return batch_mean((x - batch_mean(x, mask).unsqueeze(-1)).square(), mask)
+
+    var_target = variance(target)
+    ev = 1 - variance(target - prediction) / var_target
+    return torch.where(var_target > 0, ev, torch.zeros_like(ev))

@@ -1,9 +1,9 @@
-"""Proximal policy optimisation (PPO-clip) on A2C's rollouts.
+"""Proximal policy optimisation (PPO-clip, Schulman et al. 2017).
 
-Rollout collection, NEXT_STEP autoreset masking and GAE are A2C's (`A2CTrainer.learn` and
-`collect`); only the update differs: `n_epochs` passes over the valid transitions in
-`num_minibatches` shuffled minibatches, each a clipped-surrogate step, optionally with a
-clipped value loss, linear learning-rate annealing and early stopping on approximate KL.
+The on-policy engine (`on_policy.py`) collects the rollouts and their GAE advantages, as for
+A2C; PPO's update differs: `n_epochs` passes over the valid transitions in `num_minibatches`
+shuffled minibatches, each a step on the clipped surrogate, optionally with a clipped value
+loss, linear learning-rate annealing and early stopping on approximate KL.
 """
 
 from collections.abc import Iterator
@@ -13,37 +13,87 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from acexp.algos.a2c import A2CTrainer
-from acexp.algos.losses import batch_mean, normalize, total_loss
-from acexp.algos.ppo_losses import (
-    clipped_surrogate_loss,
-    clipped_value_loss,
-    explained_variance,
-    policy_shift,
-)
+from acexp.algos.losses import Coef, batch_mean, explained_variance, normalize, total_loss
+from acexp.algos.on_policy import OnPolicyTrainer
 from acexp.algos.registry import register_trainer
 from acexp.optim.modes import apply_update
+from acexp.runtime.member import member_tensor
 
 Minibatch = tuple[list[torch.Tensor], torch.Tensor | None]
 
 
+def clipped_surrogate_loss(
+    log_prob: torch.Tensor,
+    old_log_prob: torch.Tensor,
+    advantage: torch.Tensor,
+    ratio_bounds: tuple[Coef, Coef],
+    mask: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """PPO's policy loss mean(max(-A r, -A clip(r, 1-e, 1+e))), r = pi/pi_old; and log r.
+
+    `ratio_bounds` is (1 - e, 1 + e): numbers, or [members, 1] each. Means are over the last
+    dimension (per member) and over the entries `mask` keeps.
+    """
+    log_ratio = log_prob - old_log_prob
+    ratio = log_ratio.exp()
+    advantage = advantage.detach()
+    unclipped = -advantage * ratio
+    clipped = -advantage * torch.clamp(ratio, *ratio_bounds)
+    return batch_mean(torch.max(unclipped, clipped), mask), log_ratio
+
+
+@torch.no_grad()
+def policy_shift(
+    log_ratio: torch.Tensor, clip_range: Coef, mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """How far the policy moved: the approximate KL(old || new), mean((r - 1) - log r)
+    (Schulman's k3, as in CleanRL), and the fraction of ratios outside the clip range."""
+    ratio = log_ratio.exp()
+    approx_kl = batch_mean((ratio - 1) - log_ratio, mask)
+    clipfrac = batch_mean(((ratio - 1).abs() > clip_range).float(), mask)
+    return approx_kl, clipfrac
+
+
+def clipped_value_loss(
+    value: torch.Tensor,
+    old_value: torch.Tensor,
+    target: torch.Tensor,
+    clip_range: float | None,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Squared error of the value; with a clip range, the max of the clipped and unclipped error.
+
+    The clipped prediction is old_value + clip(value - old_value, -c, c) (PPO2, CleanRL).
+    No 1/2 factor: the same MSE as A2C's critic loss, so vf_coef means the same in both.
+    """
+    error = (value - target).square()
+    if clip_range is None:
+        return batch_mean(error, mask)
+    clipped = old_value + torch.clamp(value - old_value, -clip_range, clip_range)
+    return batch_mean(torch.max(error, (clipped - target).square()), mask)
+
+
 @register_trainer("ppo")
-class PPOTrainer(A2CTrainer):
+class PPOTrainer(OnPolicyTrainer):
     def __init__(self, cfgs: list[DictConfig], out_dirs: list[Path]) -> None:
         super().__init__(cfgs, out_dirs)
         # The log-probs taken while acting are the old policy's, so no forward pass over the
         # rollout is needed; except when running observation statistics moved during the
         # rollout: then they are recomputed with the new statistics, so the ratio starts at 1.
         self.stores_log_probs = not self.model.has_running_obs_norm
-        self.clip_range = self.algo_coef("clip_range")
-        if isinstance(self.clip_range, torch.Tensor):
-            self.clip_range = self.clip_range.unsqueeze(1)  # against ratios [members, batch]
+        # [members, 1] against ratios [members, batch]; the bounds 1 -+ clip_range from the
+        # configured numbers, rounded once (as a number's would be when torch clamps by it)
+        clip_range = member_tensor(self.members, "clip_range", self.device, torch.float64)
+        self.clip_range = clip_range.float().unsqueeze(1)
+        self.ratio_bounds = ((1 - clip_range).float()[:, None], (1 + clip_range).float()[:, None])
 
     def anneal_lr(self, rollout_steps: np.ndarray) -> None:
         """lr = initial lr * fraction of the step budget left before this rollout (CleanRL),
         per member."""
-        done_before = self.env_steps - rollout_steps
-        self.set_lr_fractions(np.maximum(1.0 - done_before / self.total_steps, 0.0))
+        for member, steps in zip(self.members, rollout_steps, strict=True):
+            done_before = member.env_steps - int(steps)
+            member.lr_fraction = max(1.0 - done_before / member.total_steps, 0.0)
+        self.apply_lrs()
 
     def minibatches(
         self, rollout: list[torch.Tensor], valid: torch.Tensor | None
@@ -99,7 +149,7 @@ class PPOTrainer(A2CTrainer):
                 if algo.normalize_advantage:
                     adv = normalize(adv, mask=mask)
                 actor, log_ratio = clipped_surrogate_loss(
-                    log_prob, old_lp, adv, self.clip_range, mask
+                    log_prob, old_lp, adv, self.ratio_bounds, mask
                 )
                 critic = clipped_value_loss(values, old_v, ret, algo.clip_range_vf, mask)
                 entropy = batch_mean(entropy, mask)
@@ -119,4 +169,4 @@ class PPOTrainer(A2CTrainer):
             "clipfrac": clipfrac,
             "explained_variance": explained_variance(old_values, returns, valid),
         }
-        self.log_update(losses, grad_norms)
+        self.updated(losses, grad_norms)

@@ -1,4 +1,4 @@
-"""The two architectures of SPEC A: a shared trunk with two heads, or two separate networks."""
+"""The two architectures: a shared trunk with two heads, or two separate networks."""
 
 import gymnasium as gym
 import torch
@@ -6,7 +6,7 @@ from torch import nn
 from torch.distributions import Distribution
 
 from acexp.algos.registry import register_model
-from acexp.models.layers import make_policy_head, orthogonal_init, tower
+from acexp.models.layers import MLP, make_policy_head, orthogonal_init, tower
 from acexp.models.member_layers import MemberLinear
 from acexp.models.normalization import RunningNormalizer, make_normalizer
 
@@ -84,13 +84,21 @@ class ActorCritic(nn.Module):
         return {name: t[member].clone() for name, t in self.state_dict().items()}
 
     def load_member_state_dict(self, member: int, state: dict[str, torch.Tensor]) -> None:
-        """Load a single run's weights (`member_state_dict`'s form) into member `member`."""
-        if self.members == 1:  # through load_state_dict: its key checks and loading hooks
-            self.load_state_dict({name: t.unsqueeze(0) for name, t in state.items()})
-            return
-        own = self.state_dict()
+        """Load a single run's weights (`member_state_dict`'s form, or the older layout of
+        runs saved before acexp 0.2) into member `member`; RuntimeError when they do not fit."""
+        state = dict(state)
+        for prefix, module in self.named_modules():
+            if isinstance(module, MLP):
+                module.rename_sequential_keys(state, f"{prefix}.")
+        own = self.state_dict()  # views of the parameters and buffers
         if own.keys() != state.keys():
             raise RuntimeError(f"keys differ: {sorted(own.keys() ^ state.keys())}")
+        for name, tensor in own.items():
+            if tensor[member].shape != state[name].shape:
+                raise RuntimeError(
+                    f"size mismatch for {name}: {tuple(state[name].shape)} given, "
+                    f"{tuple(tensor[member].shape)} here"
+                )
         with torch.no_grad():
             for name, tensor in own.items():
                 tensor[member].copy_(state[name])

@@ -1,4 +1,4 @@
-"""Building blocks chosen from the observation and action spaces (SPEC B)."""
+"""Building blocks chosen from the observation and action spaces."""
 
 import itertools
 from collections.abc import Callable
@@ -53,13 +53,17 @@ class MLP(nn.Module):
             x = self.activation(torch.baddbmm(layer.bias, x, layer.weight))
         return x
 
-    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
-        # Runs saved before acexp 0.2 hold Sequential(Linear, act, Linear, act, ...) keys.
+    def rename_sequential_keys(self, state_dict: dict, prefix: str) -> None:
+        """Runs saved before acexp 0.2 hold Sequential(Linear, act, Linear, act, ...) keys:
+        rename them, in place, to this module's."""
         for i in range(len(self.layers)):
             for name in ("weight", "bias"):
                 if f"{prefix}{2 * i}.{name}" in state_dict:
                     value = state_dict.pop(f"{prefix}{2 * i}.{name}")
                     state_dict[f"{prefix}layers.{i}.{name}"] = value
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        self.rename_sequential_keys(state_dict, prefix)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 

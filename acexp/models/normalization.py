@@ -1,4 +1,4 @@
-"""Observation normalisation of SPEC C, as modules whose state travels in the model's state dict.
+"""Observation normalisation, as modules whose state travels in the model's state dict.
 
 `env.obs_norm` picks one: `none`, `bounds` (scale a finite Box to [0, 1] by its bounds) or
 `running` (running mean/std, updated on every collected batch, frozen at evaluation). Images
@@ -29,7 +29,7 @@ def has_finite_bounds(space: gym.Space) -> bool:
 
 
 def normalize_observation(obs: torch.Tensor, space: gym.Space) -> torch.Tensor:
-    """SPEC C: uint8 images / 255; a finite Box to [0, 1] by its bounds, per element; else as is."""
+    """uint8 images / 255; a finite Box to [0, 1] by its bounds, per element; else as is."""
     if isinstance(space, gym.spaces.Box) and space.dtype == np.uint8:
         # a fresh float tensor, divided in place: half the memory traffic of float() / 255
         return obs.to(torch.float32, copy=True).div_(255.0)

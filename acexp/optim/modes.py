@@ -1,4 +1,4 @@
-"""Optimizer modes of SPEC A4 and gradient clipping of SPEC A5.
+"""Optimizer modes (`optim.mode`) and gradient clipping (`optim.max_grad_norm`).
 
 `joint`: one optimizer steps every parameter on the summed loss.
 `separate`: an actor optimizer (actor_lr) steps the actor-side parameters and a critic
@@ -90,8 +90,8 @@ class NamedOptimizer:
 
     def member_state_dict(self, member: int) -> dict:
         """Member `member`'s optimizer state as a single run's optimizer holds it."""
-        state = self.optimizer.state_dict()
-        own = state["state"].get(0 if self.flat.members == 1 else member, {})
+        state = self.optimizer.state_dict()  # keyed by step parameter: member k's is k
+        own = state["state"].get(member, {})
         own = {
             key: value.clone() if torch.is_tensor(value) else value for key, value in own.items()
         }
@@ -169,8 +169,8 @@ def apply_update(
     member or those `members` marks.
 
     `loss` is summed over the members: their parameters are disjoint, so each member's
-    gradient is that of its own loss. `max_grad_norm` is one bound, one per member
-    ([members, 1], inf for none), or None (no clipping). Returns each optimizer's gradient
+    gradient is that of its own loss. `max_grad_norm` is one per member ([members, 1], inf
+    for none), one bound for all, or None (no clipping). Returns each optimizer's gradient
     norms before clipping, one per member, as a tensor, so that the caller decides when to
     pay for a host sync (`norm_after_clipping` gives the norm after).
     """
@@ -181,9 +181,11 @@ def apply_update(
     for named in optimizers:
         grad = named.flat.rows(named.flat.grad)  # each member's gradients, in one row
         norm = torch.linalg.vector_norm(grad, dim=1, keepdim=True)
-        # as clip_grad_norm_: scale by max / (norm + 1e-6) when below 1
+        # as clip_grad_norm_: scale by max / (norm + 1e-6) when below 1, computed as torch
+        # divides a number by a tensor (1 / x, times max), so that a bound given as a tensor
+        # scales exactly as the same bound given as a number
         if isinstance(max_grad_norm, torch.Tensor) or max_grad_norm:
-            grad.mul_((max_grad_norm / (norm + 1e-6)).clamp_(max=1.0))
+            grad.mul_((norm + 1e-6).reciprocal_().mul_(max_grad_norm).clamp_(max=1.0))
         norms[named.name] = norm.squeeze(1)
         named.step(members)
     return norms

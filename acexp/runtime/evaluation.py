@@ -35,9 +35,8 @@ def play_member_episodes(
     while playing:
         batch = torch.as_tensor(np.stack([obs.get(k, idle) for k in range(len(envs))]))
         batch = batch.to(device).unsqueeze(1)  # [members, 1, ...]
-        one = model.members == 1  # a one-member model also takes a batch without members
-        actions = policy_action(model, batch[0] if one else batch, deterministic)
-        env_actions = to_env_actions(actions if one else actions[:, 0])
+        actions = policy_action(model, batch, deterministic)
+        env_actions = to_env_actions(actions[:, 0])
         for k in list(playing):
             obs[k], reward, terminated, truncated, _ = envs[k].step(env_actions[k])
             totals[k] += float(reward)

@@ -7,7 +7,7 @@ import numpy as np
 
 
 class EpisodeStats:
-    """Tracks finished training episodes the way SPEC D judges them.
+    """Tracks finished training episodes the way the tutorial judges them.
 
     running_return = ema * episode_return + (1 - ema) * running_return, initialised with the
     first episode's return; solved the first time it exceeds `threshold`.
