@@ -24,7 +24,7 @@ from acexp.models.build import build_member_model
 from acexp.optim.modes import apply_update, build_optimizers
 from acexp.runtime.checkpoint import load_weights, save_checkpoint
 from acexp.runtime.hooks import Update, default_hooks
-from acexp.runtime.member import Member, member_tensor, shared_seed
+from acexp.runtime.member import Member, batch_seed, member_tensor
 from acexp.runtime.non_finite import non_finite_members
 
 
@@ -46,16 +46,20 @@ class Trainer(ABC):
         self.device = torch.device(self.cfg.device)
         self.env_steps = np.zeros(len(cfgs), dtype=np.int64)
         self.active = np.ones(len(cfgs), dtype=bool)
-        alone = len(cfgs) == 1  # a batch shows one progress line for all its members
+        # The one place a single run and a batch part: a single run draws from the generators
+        # `acexp.run` seeded with its seed, so that its numbers stay those it always gave, and
+        # shows its own progress, checking its weights when it logs; a batch seeds what its
+        # members draw together (the sampling stream, a shared vector env) from all their
+        # seeds, shows one line for all, and checks every member's weights after each update.
+        self.alone = len(cfgs) == 1
         self.members = [
-            Member.create(k, cfg, Path(out_dir), self.env_steps, console=alone)
+            Member.create(k, cfg, Path(out_dir), self.env_steps, console=self.alone)
             for k, (cfg, out_dir) in enumerate(zip(cfgs, out_dirs, strict=True))
         ]
         observation_space, action_space = self.make_envs()
         self.model = build_member_model(cfgs, observation_space, action_space)
-        stream = shared_seed([c.seed for c in cfgs])
-        if stream is not None:  # a batch samples and shuffles from a stream of its own
-            torch.manual_seed(stream)
+        if not self.alone:  # a batch samples and shuffles from a stream of its own
+            torch.manual_seed(batch_seed(self.members))
         self.optimizers = build_optimizers(self.model, [c.optim for c in cfgs])
         for member in self.members:
             member.initial_weights = self.model.member_state_dict(member.index)
@@ -67,7 +71,7 @@ class Trainer(ABC):
         ent_coef = member_tensor(self.members, "ent_coef", self.device)
         # None when no member has an entropy bonus: the term then stays out of the graph
         self.ent_coef = ent_coef if bool(ent_coef.any()) else None
-        self.hooks = default_hooks(self.members)
+        self.hooks = default_hooks(self.members, self.alone)
         self.stop_requested: int | None = None  # the signal number that asked to stop
         self.resumed = False
 

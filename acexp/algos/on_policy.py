@@ -19,7 +19,7 @@ from acexp.algos.base import Trainer
 from acexp.algos.losses import gae
 from acexp.envs.make import make_vector_env, shares_vector_env
 from acexp.envs.state import exact_env_state, set_vector_env_state, vector_env_state
-from acexp.runtime.member import member_values, shared_seed
+from acexp.runtime.member import batch_seed, member_values
 
 
 class OnPolicyTrainer(Trainer):
@@ -35,8 +35,8 @@ class OnPolicyTrainer(Trainer):
         own draws, but not those of its single run). `env_groups` lists (first member,
         members, env)."""
         n, members = self.algo.num_envs, len(self.members)
-        seed = shared_seed([m.cfg.seed for m in self.members])
-        if seed is not None and shares_vector_env(self.cfg.env):
+        if not self.alone and shares_vector_env(self.cfg.env):
+            seed = batch_seed(self.members)
             self.env_seeds = [seed]
             self.env_groups = [(0, members, make_vector_env(self.cfg.env, members * n, seed))]
         else:

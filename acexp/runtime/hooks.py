@@ -193,11 +193,10 @@ class BatchProgress(Hook):
         )
 
 
-def default_hooks(members: list[Member]) -> list[Hook]:
-    """The hooks of every trainer, in the order they run. A single run shows its own
-    progress and checks its weights when it logs; a batch shows one line for all its
+def default_hooks(members: list[Member], alone: bool) -> list[Hook]:
+    """The hooks of every trainer, in the order they run. A single run (`alone`) shows its
+    own progress and checks its weights when it logs; a batch shows one line for all its
     members and checks their weights after every update."""
-    alone = len(members) == 1
     hooks: list[Hook] = [NonFiniteCheck(every_update=not alone), UpdateScalars()]
     cfg = members[0].cfg
     if eval_every(cfg):

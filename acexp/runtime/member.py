@@ -143,11 +143,8 @@ def member_tensor(
     return torch.tensor(member_values(members, key), dtype=dtype, device=device)
 
 
-def shared_seed(seeds: list[int]) -> int | None:
+def batch_seed(members: list[Member]) -> int:
     """The seed of what a batch's members draw together (the sampling and shuffling stream,
-    a vector env they share): one number from all their seeds. None for a single run, which
-    draws everything from the generators `acexp.run` seeded with its own seed, so that it
-    repeats the numbers it always gave."""
-    if len(seeds) == 1:
-        return None
-    return int(np.random.SeedSequence(list(seeds)).generate_state(1)[0])
+    a vector env they share): one number from all their seeds."""
+    seeds = [int(m.cfg.seed) for m in members]
+    return int(np.random.SeedSequence(seeds).generate_state(1)[0])
