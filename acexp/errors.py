@@ -81,6 +81,8 @@ def unexpected(exc: BaseException) -> str:
     """One line for an exception nobody expected: what it was, and where its traceback went."""
     where = record_traceback(exc)
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if isinstance(exc, MemoryError) and not lines:  # raised with no message
+        lines = ["out of memory (fewer or smaller envs, networks or batches need less)"]
     what = type(exc).__name__ + (f": {'; '.join(lines)}" if lines else "")
     seen = f"traceback in {where}" if where else "its traceback could not be written"
     return f"{what} ({seen}; {TRACEBACK_ENV}=1 prints it here)"

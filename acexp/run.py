@@ -2,6 +2,7 @@
 
 import logging
 import random
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -99,7 +100,7 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict:
         metrics["final_return"],
         trainer.members[0].stats.outcome(),
         out_dir / "metrics.json",
-        out_dir,
+        shlex.quote(str(out_dir)),
     )
     return metrics
 

@@ -17,6 +17,7 @@ the exit status is 1 if a job failed.
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,8 @@ def summary_line(sweep_dir: Path, jobs: list[Path]) -> tuple[str, bool]:
         more = f" and {len(bad) - SHOWN_FAILURES} more" if len(bad) > SHOWN_FAILURES else ""
         line += f", {len(bad)} failed: {'; '.join(named)}{more}"
     line += (
-        f"; report: python -m acexp.report {sweep_dir}; curves: tensorboard --logdir {sweep_dir}"
+        f"; report: python -m acexp.report {shlex.quote(str(sweep_dir))}; "
+        f"curves: tensorboard --logdir {shlex.quote(str(sweep_dir))}"
     )
     return line, bool(bad)
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from hydra.core.utils import configure_log, setup_globals
 from omegaconf import DictConfig
 
-from acexp.errors import quiet_background_failures, warnings_to_stderr
+from acexp.errors import quiet_background_failures, record_traceback, warnings_to_stderr
 from acexp.runtime.signals import STOP_SIGNALS, handling, stop_when_closed
 
 from ._held_signals import HeldSignals
@@ -238,6 +238,7 @@ def _worker_main(batch: Batch, conn: Connection, lifeline: Connection) -> None:
         try:
             results = train(batch)
         except Exception as exc:  # run_batch itself failed: every member did
+            record_traceback(exc)  # into the members' log
             results = [failure(f"{type(exc).__name__}: {exc}")] * len(batch.jobs)
     if not orphaned.is_set():
         with suppress(OSError):  # it died just now
