@@ -17,7 +17,7 @@ from acexp.algos.base import Trainer
 finished = Trainer.finished
 def buggy(self, *args, **kwargs):
     self.calls = getattr(self, "calls", 0) + 1
-    if self.cfgs[0].seed == 1 and self.calls == 3:
+    if self.cfg.seed == 1 and self.calls == 3:
         raise RuntimeError("an injected bug")
     return finished(self, *args, **kwargs)
 Trainer.finished = buggy
