@@ -64,7 +64,8 @@ class Trainer(ABC):
         for member in self.members:
             member.initial_weights = self.model.member_state_dict(member.index)
             member.base_lrs = {named.name: named.lrs()[member.index] for named in self.optimizers}
-        # per-member scalars, one tensor each: [members, 1] against a row per member
+        # per-member scalars as tensors: the gradient bound [members, 1] (inf: none) against
+        # each member's row of gradients, the loss weights [members]
         bounds = [[member.clip_bound or float("inf")] for member in self.members]
         self.max_grad_norm = torch.tensor(bounds, device=self.device)
         self.vf_coef = member_tensor(self.members, "vf_coef", self.device)
