@@ -20,10 +20,10 @@ from torch.distributions import Categorical
 
 import acexp.algos.ppo
 import acexp.envs.make
-from acexp.algos.base import build_model
 from acexp.algos.losses import batch_mean, gae, normalize, total_loss
-from acexp.algos.ppo_losses import clipped_surrogate_loss, clipped_value_loss
+from acexp.algos.ppo import clipped_surrogate_loss, clipped_value_loss
 from acexp.envs.make import make_vector_env
+from acexp.models.build import build_model
 from acexp.optim.modes import apply_update, build_optimizers
 from acexp.run import run
 from tests.conftest import make_cfg
@@ -205,7 +205,8 @@ def test_a_minibatch_step_is_cleanrls_with_its_value_loss_halving(pong_pair) -> 
 
     optimizers = build_optimizers(model, cfg.optim)
     log_prob, entropy, value = model.evaluate_actions(obs, actions)
-    actor, _ = clipped_surrogate_loss(log_prob, old_log_prob, normalize(advantages), clip)
+    bounds = (1 - clip, 1 + clip)
+    actor, _ = clipped_surrogate_loss(log_prob, old_log_prob, normalize(advantages), bounds)
     critic = clipped_value_loss(value, old_value, returns, cfg.algo.clip_range_vf)
     assert critic.item() == pytest.approx(2 * v_loss.item(), rel=1e-5)
     loss = total_loss(actor, critic, batch_mean(entropy), CLEANRL_VF_COEF / 2, ent_coef)
