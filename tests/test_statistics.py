@@ -120,3 +120,24 @@ def test_band_counts_the_seeds_defined_at_each_point() -> None:
     assert (band[1][0], band[2][0]) == pytest.approx(documented_interval(DATA, 0.5, 4), rel=1e-12)
     default = stats.bootstrap_band(np.stack([DATA, DATA + 1]).T)
     assert (default[1][0], default[2][0]) == pytest.approx(documented_interval(DATA), rel=1e-12)
+
+
+def test_common_overrides_of_two_groups_and_of_one() -> None:
+    groups = [["arch=shared", "total_steps=9"], ["arch=unshared", "total_steps=9"]]
+    assert stats.common_overrides(groups) == ("total_steps=9",)
+    assert stats.common_overrides(groups[:1]) == ()  # one group: nothing to set apart
+    assert stats.common_overrides([*groups, ["arch=cnn", "total_steps=8"]]) == ()
+
+
+def test_moving_average_takes_counts_read_back_as_floats() -> None:
+    # TensorBoard gives every scalar back as a float, episode counts too
+    assert np.allclose(stats.moving_average([2, 4, 6], 2, counts=[1.0, 2.0, 1.0]), [2, 4, 5])
+
+
+def test_interpolate_curve_holds_the_last_of_many_points_at_its_last_step() -> None:
+    # 200 points on 4 steps, unordered: the hold after the last step (3) is the value of the
+    # point written last at that step, as a stable sort keeps it
+    steps = np.random.default_rng(3).integers(0, 4, size=200).astype(float)
+    values = np.arange(200.0)
+    held = stats.interpolate_curve(steps, values, np.array([4.0]), end=4)
+    assert held[0] == values[steps == 3][-1]
