@@ -12,11 +12,12 @@ from acexp.algos.losses import (
     batch_mean,
     critic_loss,
     discounted_returns,
+    explained_variance,
     gae,
     normalize,
     total_loss,
 )
-from acexp.algos.ppo_losses import clipped_surrogate_loss, clipped_value_loss, explained_variance
+from acexp.algos.ppo import clipped_surrogate_loss, clipped_value_loss
 
 # two members (rows) of four transitions; the second member's last two are reset steps
 MASK = torch.tensor([[True, True, True, True], [True, True, False, False]])
@@ -94,14 +95,14 @@ def test_gae_gives_float32_for_any_input_and_takes_a_one_step_rollout() -> None:
 def test_clipped_surrogate_clips_a_ratio_below_one_for_a_negative_advantage() -> None:
     # r = 0.5, A = -1: unclipped -A r = 0.5, clipped -A clip(r, 0.8, 1.2) = 0.8: the max is 0.8
     old = torch.zeros(1)
-    loss, _ = clipped_surrogate_loss(old + math.log(0.5), old, -torch.ones(1), 0.2)
+    loss, _ = clipped_surrogate_loss(old + math.log(0.5), old, -torch.ones(1), (0.8, 1.2))
     assert loss.item() == pytest.approx(0.8)
 
 
 def test_ppo_losses_leave_masked_steps_out() -> None:
     old = torch.zeros(2, 4)
     log_prob = torch.tensor([[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 5.0, 5.0]])
-    loss, _ = clipped_surrogate_loss(log_prob, old, torch.ones(2, 4), 0.2, MASK)
+    loss, _ = clipped_surrogate_loss(log_prob, old, torch.ones(2, 4), (0.8, 1.2), MASK)
     assert loss.tolist() == [-1.0, -1.0]  # the masked ratios e^5 would count otherwise
     value, target = torch.zeros(2, 4), torch.tensor([[1.0] * 4, [1.0, 1.0, 9.0, 9.0]])
     assert clipped_value_loss(value, old, target, None, MASK).tolist() == [1.0, 1.0]
@@ -131,3 +132,12 @@ def test_explained_variance_of_a_target_with_variance_below_one() -> None:
     # target [0, 0.5]: Var 1/16; prediction [0, 0.25]: residual [0, 0.25], Var 1/64: 1 - 1/4
     ev = explained_variance(torch.tensor([0.0, 0.25]), torch.tensor([0.0, 0.5]))
     assert ev.item() == pytest.approx(0.75)
+
+
+def test_normalize_default_eps_is_tiny_and_the_mask_works_over_the_last_dimension() -> None:
+    assert normalize(torch.tensor([1.0, 2.0, 3.0])).tolist() == pytest.approx([-1.0, 0.0, 1.0])
+    # [members, envs, steps]: each row of the last dimension on its own, masked or not
+    x = torch.tensor([[[1.0, 2.0, 3.0], [10.0, 20.0, 30.0]], [[0.0, 5.0, 10.0], [4.0, 4.0, 8.0]]])
+    mask = torch.ones_like(x, dtype=torch.bool)
+    torch.testing.assert_close(normalize(x, 0.0, mask), normalize(x, 0.0))
+    assert normalize(x, 0.0)[0, 1].tolist() == pytest.approx([-1.0, 0.0, 1.0])
