@@ -13,11 +13,14 @@ from tests.conftest import ROOT
 # third safe point raises an error that no acexp code expects.
 BUGGY = """
 import runpy
+from pathlib import Path
+from hydra.core.hydra_config import HydraConfig
 from acexp.algos.base import Trainer
 finished = Trainer.finished
 def buggy(self, *args, **kwargs):
     self.calls = getattr(self, "calls", 0) + 1
-    if self.cfg.seed == 1 and self.calls == 3:
+    job = Path(HydraConfig.get().runtime.output_dir).name
+    if job == "seed=1" and self.calls == 3:
         raise RuntimeError("an injected bug")
     return finished(self, *args, **kwargs)
 Trainer.finished = buggy
