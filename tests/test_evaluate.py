@@ -58,7 +58,9 @@ class Fixed(ActorCritic):
     """Logits that favour action 1; sampling would sometimes pick 0, the mode never does."""
 
     def __init__(self) -> None:
-        super().__init__(gym.spaces.Box(-1, 1, (1,)), members=1)
+        super().__init__(gym.spaces.Box(-1, 1, (1,)), gym.spaces.Discrete(2), [], "relu", "none")
+
+    def build(self, *spaces_and_arch: object) -> None:
         self.w = torch.nn.Parameter(torch.zeros(1))
 
     def forward(self, obs: torch.Tensor):  # type: ignore[override]

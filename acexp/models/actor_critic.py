@@ -1,5 +1,7 @@
 """The two architectures: a shared trunk with two heads, or two separate networks."""
 
+from typing import NamedTuple
+
 import gymnasium as gym
 import torch
 from torch import nn
@@ -9,6 +11,14 @@ from acexp.algos.registry import register_model
 from acexp.models.layers import MLP, make_policy_head, orthogonal_init, tower
 from acexp.models.member_layers import MemberLinear
 from acexp.models.normalization import RunningNormalizer, make_normalizer
+
+
+class Arch(NamedTuple):
+    """The `arch` settings a model's networks are built from."""
+
+    hidden_sizes: list[int]
+    activation: str
+    log_std_init: float
 
 
 class ActorCritic(nn.Module):
@@ -24,10 +34,28 @@ class ActorCritic(nn.Module):
     optimizers of `optim=separate`; a shared trunk belongs to the actor side.
     """
 
-    def __init__(self, observation_space: gym.Space, members: int) -> None:
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        hidden_sizes: list[int],
+        activation: str,
+        init: str = "orthogonal",
+        obs_norm: str = "none",
+        log_std_init: float = 0.0,
+        members: int = 1,
+    ) -> None:
         super().__init__()
         self.members = members
         self.obs_ndim = len(observation_space.shape or ())
+        self.obs_norm = make_normalizer(observation_space, obs_norm, members)
+        self.build(observation_space, action_space, Arch(hidden_sizes, activation, log_std_init))
+        if init == "orthogonal":
+            orthogonal_init(self, self.actor_head, self.critic_head)
+
+    def build(self, observation_space: gym.Space, action_space: gym.Space, arch: Arch) -> None:
+        """Make the networks: `actor_head`, `critic_head` and what feeds them."""
+        raise NotImplementedError
 
     def _lift(self, obs: torch.Tensor) -> tuple[torch.Tensor, bool]:
         """`obs` with the member dimension, and whether it had to be added."""
@@ -121,24 +149,12 @@ def stack_members(models: list[ActorCritic], batched: ActorCritic) -> ActorCriti
 class SharedActorCritic(ActorCritic):
     """One trunk (encoder + MLP) feeding an actor head and a critic head."""
 
-    def __init__(
-        self,
-        observation_space: gym.Space,
-        action_space: gym.Space,
-        hidden_sizes: list[int],
-        activation: str,
-        init: str = "orthogonal",
-        obs_norm: str = "none",
-        log_std_init: float = 0.0,
-        members: int = 1,
-    ) -> None:
-        super().__init__(observation_space, members)
-        self.obs_norm = make_normalizer(observation_space, obs_norm, members)
-        self.trunk, width = tower(observation_space, hidden_sizes, activation, members)
-        self.actor_head = make_policy_head(action_space, width, log_std_init, members)
-        self.critic_head = MemberLinear(width, 1, members)
-        if init == "orthogonal":
-            orthogonal_init(self, self.actor_head, self.critic_head)
+    def build(self, observation_space: gym.Space, action_space: gym.Space, arch: Arch) -> None:
+        self.trunk, width = tower(
+            observation_space, arch.hidden_sizes, arch.activation, self.members
+        )
+        self.actor_head = make_policy_head(action_space, width, arch.log_std_init, self.members)
+        self.critic_head = MemberLinear(width, 1, self.members)
 
     def _features(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.trunk(self.obs_norm(obs))
@@ -174,25 +190,15 @@ class SharedActorCritic(ActorCritic):
 class UnsharedActorCritic(ActorCritic):
     """Two complete networks: the actor and the critic share no parameters."""
 
-    def __init__(
-        self,
-        observation_space: gym.Space,
-        action_space: gym.Space,
-        hidden_sizes: list[int],
-        activation: str,
-        init: str = "orthogonal",
-        obs_norm: str = "none",
-        log_std_init: float = 0.0,
-        members: int = 1,
-    ) -> None:
-        super().__init__(observation_space, members)
-        self.obs_norm = make_normalizer(observation_space, obs_norm, members)
-        self.actor, width = tower(observation_space, hidden_sizes, activation, members)
-        self.actor_head = make_policy_head(action_space, width, log_std_init, members)
-        self.critic, width = tower(observation_space, hidden_sizes, activation, members)
-        self.critic_head = MemberLinear(width, 1, members)
-        if init == "orthogonal":
-            orthogonal_init(self, self.actor_head, self.critic_head)
+    def build(self, observation_space: gym.Space, action_space: gym.Space, arch: Arch) -> None:
+        self.actor, width = tower(
+            observation_space, arch.hidden_sizes, arch.activation, self.members
+        )
+        self.actor_head = make_policy_head(action_space, width, arch.log_std_init, self.members)
+        self.critic, width = tower(
+            observation_space, arch.hidden_sizes, arch.activation, self.members
+        )
+        self.critic_head = MemberLinear(width, 1, self.members)
 
     def _features(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         obs = self.obs_norm(obs)
