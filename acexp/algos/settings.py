@@ -61,10 +61,9 @@ class Algo:
 
 
 @dataclass
-class A2C(Algo):
-    """Synchronous advantage actor-critic over vectorised envs."""
+class OnPolicy(Algo):
+    """What the on-policy engine reads (algos/on_policy.py), at A2C's defaults."""
 
-    name: str = _name("a2c")
     num_envs: int = _num_envs(32)
     n_steps: int = _n_steps(5)
     gamma: float = _gamma(0.99)
@@ -73,19 +72,25 @@ class A2C(Algo):
     # small, so that a shared trunk is not dominated by the critic
     vf_coef: float = _vf_coef(0.05)
     normalize_advantage: bool = _normalize_advantage(False)
+
+
+@dataclass
+class A2C(OnPolicy):
+    """Synchronous advantage actor-critic over vectorised envs."""
+
+    name: str = _name("a2c")
     critic_loss: str = _critic_loss("mse")
 
 
 @dataclass
-class PPO(Algo):
-    """PPO-clip on A2C's rollouts: several minibatch epochs per rollout."""
+class PPO(OnPolicy):
+    """PPO-clip on A2C's rollouts: several minibatch epochs per rollout; its own defaults for
+    the on-policy settings (CleanRL's and Stable-Baselines3's)."""
 
     name: str = _name("ppo")
     num_envs: int = _num_envs(8)
     n_steps: int = _n_steps(128)
-    gamma: float = _gamma(0.99)
     gae_lambda: float = _gae_lambda(0.95)
-    ent_coef: float = _ent_coef(0.0)
     vf_coef: float = _vf_coef(0.5)
     normalize_advantage: bool = _normalize_advantage(True)
     n_epochs: int = setting(4, "passes over each rollout", POSITIVE_INT)
