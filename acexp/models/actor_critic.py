@@ -57,6 +57,10 @@ class ActorCritic(nn.Module):
         """Make the networks: `actor_head`, `critic_head` and what feeds them."""
         raise NotImplementedError
 
+    def tower(self, observation_space: gym.Space, arch: Arch) -> tuple[nn.Module, int]:
+        """An encoder for the observations and an MLP of `arch`, and its output width."""
+        return tower(observation_space, arch.hidden_sizes, arch.activation, self.members)
+
     def _lift(self, obs: torch.Tensor) -> tuple[torch.Tensor, bool]:
         """`obs` with the member dimension, and whether it had to be added."""
         if obs.dim() == self.obs_ndim + 2:
@@ -150,9 +154,7 @@ class SharedActorCritic(ActorCritic):
     """One trunk (encoder + MLP) feeding an actor head and a critic head."""
 
     def build(self, observation_space: gym.Space, action_space: gym.Space, arch: Arch) -> None:
-        self.trunk, width = tower(
-            observation_space, arch.hidden_sizes, arch.activation, self.members
-        )
+        self.trunk, width = self.tower(observation_space, arch)
         self.actor_head = make_policy_head(action_space, width, arch.log_std_init, self.members)
         self.critic_head = MemberLinear(width, 1, self.members)
 
@@ -191,13 +193,9 @@ class UnsharedActorCritic(ActorCritic):
     """Two complete networks: the actor and the critic share no parameters."""
 
     def build(self, observation_space: gym.Space, action_space: gym.Space, arch: Arch) -> None:
-        self.actor, width = tower(
-            observation_space, arch.hidden_sizes, arch.activation, self.members
-        )
+        self.actor, width = self.tower(observation_space, arch)
         self.actor_head = make_policy_head(action_space, width, arch.log_std_init, self.members)
-        self.critic, width = tower(
-            observation_space, arch.hidden_sizes, arch.activation, self.members
-        )
+        self.critic, width = self.tower(observation_space, arch)
         self.critic_head = MemberLinear(width, 1, self.members)
 
     def _features(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
