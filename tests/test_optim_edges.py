@@ -6,10 +6,12 @@ import copy
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 from torch import nn
 
+from acexp.errors import ConfigError
 from acexp.optim.flat_params import FlatParameters
-from acexp.optim.modes import NamedOptimizer, norm_after_clipping
+from acexp.optim.modes import NamedOptimizer, apply_update, build_optimizers, norm_after_clipping
 
 
 def adam_over(params: list[nn.Parameter], lrs: list[float]) -> NamedOptimizer:
@@ -106,3 +108,64 @@ def test_state_saved_per_parameter_whose_first_parameter_has_two_values() -> Non
     named.load_state_dict(saved)
     (flat_state,) = named.optimizer.state_dict()["state"].values()
     assert flat_state["exp_avg"].shape == (3,)  # 2 weights and the bias, laid out flat
+
+
+class Holder(nn.Module):
+    """Parameters of one member (leading dimension 1), as a model's are laid out."""
+
+    def __init__(self, *shapes: tuple[int, ...]) -> None:
+        super().__init__()
+        self.weights = nn.ParameterList(nn.Parameter(torch.randn(1, *s)) for s in shapes)
+
+
+def cfg(name: str, **settings: float) -> OmegaConf:
+    return OmegaConf.create({"mode": "joint", "name": name, "lr": 0.01, "max_grad_norm": None,
+                             "eps": 1e-5, **settings})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "settings", "reference"),
+    [("rmsprop", {"alpha": 0.9}, lambda p: torch.optim.RMSprop(p, lr=0.01, alpha=0.9, eps=1e-5)),
+     ("rmsprop", {}, lambda p: torch.optim.RMSprop(p, lr=0.01, alpha=0.99, eps=1e-5)),
+     ("sgd", {"momentum": 0.9}, lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9)),
+     ("adam", {}, lambda p: torch.optim.Adam(p, lr=0.01, eps=1e-5))],
+    ids=["rmsprop-alpha", "rmsprop-default-alpha", "sgd-momentum", "adam"],
+)  # fmt: skip
+def test_each_optimizer_takes_its_settings_from_the_config(name, settings, reference) -> None:
+    """Gradients of about 1e-5, where eps (1e-5 here, 1e-8 by torch's default) and alpha
+    change each step by far more than rounding."""
+    torch.manual_seed(0)
+    ours = Holder((3,), (2, 2))
+    theirs = Holder((3,), (2, 2))
+    theirs.load_state_dict(ours.state_dict())
+    (named,) = build_optimizers(ours, cfg(name, **settings))
+    torch_optimizer = reference(list(theirs.parameters()))
+    for step in range(4):
+        scale = 1e-5 * (step + 1)
+        apply_update(sum((p * scale).sum() for p in ours.parameters()), [named], None)
+        torch_optimizer.zero_grad()
+        sum((p * scale).sum() for p in theirs.parameters()).backward()
+        torch_optimizer.step()
+    for p, q in zip(ours.parameters(), theirs.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+
+
+def test_an_unknown_optimizer_is_named_with_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match=r"^optim.name='adamw' is not known; known: adam, "
+                                          r"rmsprop, sgd$"):  # fmt: skip
+        build_optimizers(Holder((2,)), cfg("adamw"))
+
+
+def test_a_new_learning_rate_reaches_the_optimizer() -> None:
+    (named,) = build_optimizers(Holder((2,)), cfg("sgd"))
+    named.set_lrs([0.5])  # as annealing sets it each update
+    assert named.optimizer.param_groups[0]["lr"] == 0.5 and named.lrs() == [0.5]
+
+
+def test_clipping_a_tiny_gradient_in_an_update() -> None:
+    # a gradient of norm 2e-6 against a bound of 1e-6: scaled by 1e-6 / (2e-6 + 1e-6) = 1/3
+    holder = Holder((1,))
+    (named,) = build_optimizers(holder, cfg("sgd"))
+    (param,) = holder.parameters()
+    apply_update((param * 2e-6).sum(), [named], 1e-6)
+    assert param.grad.item() == pytest.approx(2e-6 / 3, rel=1e-6)
