@@ -32,7 +32,7 @@ GROUPS: dict[str, tuple[list[str], list[str], list[str] | None]] = {
     "losses": (
         ["acexp/algos/losses.py", "acexp/algos/ppo.py"],
         ["tests/test_losses.py", "tests/test_loss_edges.py", "tests/test_ppo.py", "-k",
-         "not cli and not target_kl and not stored and not a2c_logs"],
+         "not cli_run and not target_kl and not stored and not a2c_logs"],
         ["actor_loss", "batch_mean", "_reduce", "critic_loss", "total_loss",
          "discounted_returns", "normalize", "gae", "explained_variance",
          "clipped_surrogate_loss", "policy_shift", "clipped_value_loss"],
