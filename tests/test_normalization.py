@@ -16,6 +16,7 @@ from acexp.models.normalization import (
     has_finite_bounds,
     is_image,
     make_normalizer,
+    normalize_observation,
 )
 
 
@@ -96,3 +97,19 @@ def test_make_normalizer_picks_by_mode_and_space() -> None:
         ConfigError, match=r"needs finite bounds, but .*; use env.obs_norm=running$"
     ):
         make_normalizer(unbounded, "bounds")
+
+
+def test_defaults_dtypes_of_a_float64_space_and_one_member() -> None:
+    """Bounds come out as float32 whatever the space's dtype; running statistics are held in
+    float64 (a long run's sums would lose digits in float32); one member unless told."""
+    space = gym.spaces.Box(np.array([0.0, -1.0]), np.array([2.0, 1.0]), dtype=np.float64)
+    obs = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    scaled = normalize_observation(obs, space)
+    assert scaled.dtype == torch.float32 and scaled.tolist() == [[0.5, 0.5]]
+    bounds = BoundsNormalizer(space)
+    assert bounds.low.shape == (1, 2) and bounds.low.dtype == bounds.range.dtype == torch.float32
+    assert bounds(obs[None]).dtype == torch.float32
+    running = RunningNormalizer((2,))
+    assert running.mean.dtype == running.var.dtype == running.count.dtype == torch.float64
+    assert running.mean.shape == (1, 2)
+    assert make_normalizer(space, "bounds").low.shape == (1, 2)
