@@ -54,7 +54,7 @@ GROUPS: dict[str, tuple[list[str], list[str], list[str] | None]] = {
     ),
     "survival": (
         ["acexp/analysis/survival.py"],
-        ["tests/test_survival.py", "tests/test_statistics.py"],
+        ["tests/test_survival.py", "tests/test_survival_edges.py", "tests/test_statistics.py"],
         None,
     ),
     "normalization": (
