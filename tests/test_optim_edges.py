@@ -169,3 +169,23 @@ def test_clipping_a_tiny_gradient_in_an_update() -> None:
     (param,) = holder.parameters()
     apply_update((param * 2e-6).sum(), [named], 1e-6)
     assert param.grad.item() == pytest.approx(2e-6 / 3, rel=1e-6)
+
+
+def test_flat_parameters_refuse_what_one_buffer_cannot_hold() -> None:
+    one = nn.Parameter(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="^flat parameters need one device and one dtype$"):
+        FlatParameters([one, nn.Parameter(torch.zeros(2, 3, dtype=torch.float64))])
+    with pytest.raises(ValueError, match="^flat parameters need the same leading member dim"):
+        FlatParameters([one, nn.Parameter(torch.zeros(3, 3))])
+    conv = nn.Parameter(torch.zeros(1, 4, 3, 5, 5)[..., ::2])  # a member neither layout holds
+    with pytest.raises(ValueError, match=r"^flat parameters need dense \(contiguous or"):
+        FlatParameters([conv])
+    with pytest.raises(ValueError, match=r"^optim.mode='both' is not known; known: joint, sep"):
+        build_optimizers(Holder((2,)), OmegaConf.merge(cfg("sgd"), {"mode": "both"}))
+
+
+def test_flat_parameters_keep_the_parameters_dtype() -> None:
+    params = [nn.Parameter(torch.ones(2, 3, dtype=torch.float64)) for _ in range(2)]
+    flat = FlatParameters(params)
+    assert flat.flat.dtype == torch.float64 and flat.members == 2 and flat.row == 6
+    assert params[1].dtype == torch.float64 and params[1].sum().item() == 6.0
