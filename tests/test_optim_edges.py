@@ -21,9 +21,12 @@ def adam_over(params: list[nn.Parameter], lrs: list[float]) -> NamedOptimizer:
     return named
 
 
-def step_once(named: NamedOptimizer, members: list[bool] | None = None) -> None:
+def step_once(named: NamedOptimizer, members: list[bool] | None = None, first: int = 1) -> None:
+    """One step on a loss whose gradient is k + `first` for every weight of member k."""
     named.flat.zero_grad()
-    sum(p.sum() for p in named.params).backward()
+    scales = [torch.arange(first, first + p.shape[0]).view(-1, *[1] * (p.dim() - 1))
+              for p in named.params]  # fmt: skip
+    sum((p * scale).sum() for p, scale in zip(named.params, scales, strict=True)).backward()
     named.step(members)
 
 
@@ -85,7 +88,7 @@ def test_a_members_optimizer_state_is_a_single_runs() -> None:
     single = adam_over([nn.Parameter(rows[1:].clone())], [0.3])
     for _ in range(2):
         step_once(batch)
-        step_once(single)
+        step_once(single, first=2)  # member 1's gradient in the batch
     own, alone = batch.member_state_dict(1), single.optimizer.state_dict()
     assert own["param_groups"][0]["params"] == [0]
     assert own["param_groups"][0]["lr"] == pytest.approx(0.3)  # (held as a float32 tensor)
@@ -128,8 +131,9 @@ def cfg(name: str, **settings: float) -> OmegaConf:
     [("rmsprop", {"alpha": 0.9}, lambda p: torch.optim.RMSprop(p, lr=0.01, alpha=0.9, eps=1e-5)),
      ("rmsprop", {}, lambda p: torch.optim.RMSprop(p, lr=0.01, alpha=0.99, eps=1e-5)),
      ("sgd", {"momentum": 0.9}, lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9)),
+     ("sgd", {}, lambda p: torch.optim.SGD(p, lr=0.01)),
      ("adam", {}, lambda p: torch.optim.Adam(p, lr=0.01, eps=1e-5))],
-    ids=["rmsprop-alpha", "rmsprop-default-alpha", "sgd-momentum", "adam"],
+    ids=["rmsprop-alpha", "rmsprop-default-alpha", "sgd-momentum", "sgd-default", "adam"],
 )  # fmt: skip
 def test_each_optimizer_takes_its_settings_from_the_config(name, settings, reference) -> None:
     """Gradients of about 1e-5, where eps (1e-5 here, 1e-8 by torch's default) and alpha
