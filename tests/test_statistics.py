@@ -141,3 +141,18 @@ def test_interpolate_curve_holds_the_last_of_many_points_at_its_last_step() -> N
     values = np.arange(200.0)
     held = stats.interpolate_curve(steps, values, np.array([4.0]), end=4)
     assert held[0] == values[steps == 3][-1]
+
+
+def test_percentile_bootstrap_defaults_and_two_unpaired_samples() -> None:
+    low, high = stats.percentile_bootstrap((DATA[None],), np.mean)
+    assert (float(low[0]), float(high[0])) == documented_interval(DATA)
+
+    def difference(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.mean(x, axis=axis) - np.mean(y, axis=axis)
+
+    a, b = DATA[:20][None], DATA[20:][None]  # two groups of 20 seeds, resampled apart
+    low, high = stats.percentile_bootstrap((a, b), difference, confidence=0.9, seed=2)
+    reference = bootstrap((a, b), difference, vectorized=True, paired=False, axis=-1,
+                          confidence_level=0.9, n_resamples=9999, batch=1000,
+                          method="percentile", random_state=np.random.default_rng(2))  # fmt: skip
+    assert (low, high) == (reference.confidence_interval.low, reference.confidence_interval.high)
