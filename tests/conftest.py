@@ -40,6 +40,21 @@ def acexp(*args: str, cwd: Path, module: str = "acexp") -> subprocess.CompletedP
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
+def acexp_without(
+    modules: list[str], *args: str, cwd: Path, module: str = "acexp"
+) -> subprocess.CompletedProcess[str]:
+    """`acexp(*args)` with `modules` unimportable (None in sys.modules, set before anything
+    loads them), as on an install without the extra that brings them."""
+    code = (
+        f"import runpy, sys; sys.modules.update(dict.fromkeys({modules!r})); "
+        f"sys.argv = [{module!r}, *{list(args)!r}]; "
+        f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+
+
 @contextmanager
 def tensorboard(
     logdir: Path, log: Path, expect_runs: set[str], flags: tuple[str, ...] = ()

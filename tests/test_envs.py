@@ -256,23 +256,11 @@ def test_cli_unsupported_space_is_one_line(tmp_path) -> None:
 
 
 def test_cli_missing_mujoco_names_the_extra(tmp_path) -> None:
-    import os
-    import subprocess
+    from tests.conftest import acexp_without
 
-    from tests.conftest import ROOT
-
-    code = (  # mujoco made unimportable before anything loads it, then `python -m acexp`
-        "import runpy, sys; sys.modules['mujoco'] = None; "
-        f"sys.argv = ['acexp', 'env=halfcheetah', 'hydra.run.dir={tmp_path / 'run'}']; "
-        "runpy.run_module('acexp', run_name='__main__', alter_sys=True)"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
+    # mujoco made unimportable before anything loads it, then `python -m acexp`
+    result = acexp_without(
+        ["mujoco"], "env=halfcheetah", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path
     )
     assert result.returncode == 2
     assert result.stderr.strip() == (

@@ -2,33 +2,17 @@
 log file, the final line, where evaluate wrote."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from acexp.runtime.tracking import EpisodeStats
-from tests.conftest import ROOT, acexp
+from tests.conftest import acexp, acexp_without
 
 
 def without(modules: list[str], module: str, args: list[str], cwd: Path) -> str:
-    """stderr of `python -m <module> args` with `modules` unimportable (None in sys.modules,
-    set before anything loads them), as on an install without their extra; exit status 2."""
-    code = (
-        f"import runpy, sys; sys.modules.update(dict.fromkeys({modules!r})); "
-        f"sys.argv = [{module!r}, *{args!r}]; "
-        f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    """stderr of `python -m <module> args` with `modules` unimportable; exit status 2."""
+    result = acexp_without(modules, *args, cwd=cwd, module=module)
     assert result.returncode == 2, result.stderr
     return result.stderr.strip()
 
