@@ -167,6 +167,7 @@ class PPOTrainer(OnPolicyTrainer):
             "entropy": entropy.detach(),
             "approx_kl": approx_kl,
             "clipfrac": clipfrac,
-            "explained_variance": explained_variance(old_values, returns, valid),
         }
+        if self.any_logger_due():  # a diagnostic: computed only when it is written, as A2C's
+            losses["explained_variance"] = explained_variance(old_values, returns, valid)
         self.updated(losses, grad_norms)
