@@ -11,7 +11,7 @@ import torch
 
 import acexp.algos.components  # noqa: F401
 from acexp.algos.registry import MODELS
-from acexp.envs.make import make_vector_env
+from acexp.envs.make import make_env, make_vector_env
 from acexp.errors import ConfigError, MissingExtraError
 from acexp.models.build import build_model
 from acexp.models.cnn import NatureCNN
@@ -182,12 +182,23 @@ def test_logged_returns_stay_raw_under_reward_wrappers(tmp_path) -> None:
     assert returns and returns == lengths  # CartPole pays 1 per step: raw return = length
 
 
-def test_box_actions_are_clipped_only_when_stepping() -> None:
+def test_box_actions_are_clipped_only_when_stepping(monkeypatch) -> None:
+    """The action an env receives is clipped to its bounds (Pendulum's torque: +-2), in the
+    vector env of the on-policy trainers and the single env of the per-episode trainer and
+    evaluation. Read where Pendulum receives it: Pendulum clips the torque itself, so its
+    next observation would be the same with or without acexp's clipping."""
+    from gymnasium.envs.classic_control.pendulum import PendulumEnv
+
+    received = []
+    step = PendulumEnv.step
+    monkeypatch.setattr(
+        PendulumEnv, "step", lambda self, u: received.append(np.array(u)) or step(self, u)
+    )
     cfg = make_cfg("env.id=Pendulum-v1").env
-    outside, edge = make_vector_env(cfg, 1, seed=3), make_vector_env(cfg, 1, seed=3)
-    obs_out = outside.step(np.array([[7.5]], dtype=np.float32))[0]
-    obs_edge = edge.step(np.array([[2.0]], dtype=np.float32))[0]
-    assert np.array_equal(obs_out, obs_edge)  # 7.5 reached the env as its bound, 2.0
+    make_vector_env(cfg, 1, seed=3).step(np.array([[7.5]], dtype=np.float32))
+    make_env(cfg, seed=3).step(np.array([-7.5], dtype=np.float32))
+    make_env(cfg, seed=3).step(np.array([1.25], dtype=np.float32))  # inside: as it is
+    assert [u.tolist() for u in received] == [[2.0], [-2.0], [1.25]]
 
 
 def test_atari_preprocessing_and_frame_stack_by_config() -> None:
