@@ -144,10 +144,16 @@ def test_video_of_a_pong_run_is_one_playable_mp4(pong_run: Path) -> None:
 def test_resume_restarts_the_episodes_of_ale_vector_envs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The emulators' state is not saved: a resumed run starts new episodes, ends at budget."""
-    common = (*TINY, "total_steps=256", "checkpoint.every_steps=64", "log.progress=false")
+    """The emulators' state is not saved: a resumed run starts new episodes, yet it goes on
+    from its checkpoint (one update of 2 envs x 32 steps) and ends at the budget, each of its
+    4 updates logged once."""
+    common = (*TINY, "total_steps=256", "checkpoint.every_steps=64", "log.every_steps=64",
+              "log.progress=false")  # fmt: skip
     with monkeypatch.context() as patch:
         stop_at_first_checkpoint(patch)
-        assert run_in(tmp_path / "cut", *common)["status"] == "interrupted"
+        cut = run_in(tmp_path / "cut", *common)
+    assert (cut["status"], cut["env_steps"]) == ("interrupted", 64)
     metrics = run(make_cfg(f"resume={tmp_path / 'cut'}"))
     assert metrics["status"] == "completed" and metrics["env_steps"] == 256
+    # started again from step 0, the run would log the update at step 64 twice
+    assert [s for s, _ in scalars(tmp_path / "cut")["losses/actor"]] == [64, 128, 192, 256]

@@ -26,6 +26,7 @@ from acexp.optim.modes import apply_update, build_optimizers
 from acexp.run import run, train_members
 from acexp.sweeps.batch import batch_key, group_batches, member_keys, run_batch
 from tests.conftest import make_cfg
+from tests.test_cli import scalars
 
 OBS, ACT = gym.spaces.Box(-1, 1, (4,)), gym.spaces.Discrete(2)
 QUIET = ("log.progress=false",)
@@ -319,10 +320,14 @@ def test_sigterm_checkpoints_every_member_and_each_resumes_as_a_single_run(
     assert all(m["signal"] == "SIGTERM" for m in stopped)
     monkeypatch.setattr(Trainer, "save_checkpoint", save)
     for out, before in zip(dirs, stopped, strict=True):
-        assert list((out / "checkpoints").glob("step_*.pt"))
+        assert (out / "checkpoints" / f"step_{before['env_steps']:09d}.pt").is_file()
         resumed = run(make_cfg(f"resume={out}"))
         assert resumed["status"] == "completed" and resumed["env_steps"] >= 3000
         assert resumed["episodes"] > before["episodes"]
+        # from the member's checkpoint, not from step 0: each update logged once, in order
+        losses = [s for s, _ in scalars(out)["losses/actor"]]
+        assert losses == sorted(set(losses)) and losses[-1] == resumed["env_steps"]
+        assert any(s <= before["env_steps"] for s in losses)  # the member's own, kept
 
 
 def test_evaluation_during_training_logs_each_member_and_ends_in_metrics(tmp_path: Path) -> None:
