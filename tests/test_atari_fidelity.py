@@ -88,8 +88,6 @@ class CleanRLPong(gym.Wrapper):
 
 
 def test_pong_frames_rewards_and_ends_match_cleanrls(monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("ale_py")
-    pytest.importorskip("cv2")
     # no-op starts draw from each side's own generator: without them, the same emulator
     monkeypatch.setattr(acexp.envs.make, "ATARI_NOOP_MAX", 0)
     envs = make_vector_env(make_cfg("+experiment=pong_ppo").env, 1, seed=0)

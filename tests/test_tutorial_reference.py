@@ -174,7 +174,6 @@ def fake_acexp_sweep(root, episodes: list[int | None], cap: int = 50) -> None:
 
 
 def test_compare_prints_the_tests_and_draws_the_curves(tmp_path, capsys) -> None:
-    pytest.importorskip("matplotlib")
     reference, sweep = tmp_path / "reference", tmp_path / "sweep"
     fake_acexp_sweep(reference, [10, 20, 30, None])
     for job in reference.iterdir():  # the reference side as the CLI names its runs
