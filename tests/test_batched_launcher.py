@@ -293,7 +293,9 @@ def test_sigterm_checkpoints_every_running_batch_and_resume_completes_it(
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     deadline = time.monotonic() + 120
     while not list(out.glob("*/events.out.tfevents.*")):  # one run has built its trainer
-        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()  # reading a live sweep's stderr would wait for its end
+            raise AssertionError(f"no run started: {proc.communicate(timeout=60)[1]}")
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=120)
