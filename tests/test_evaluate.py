@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -47,11 +48,19 @@ def test_cli_prints_mean_and_std_and_writes_eval_json(run_dir: Path) -> None:
     assert f"2 episodes: return {report['mean_return']:.2f} +- " in result.stdout
 
 
-def test_checkpoint_and_deterministic_play_repeat_exactly(run_dir: Path) -> None:
+def test_checkpoint_and_deterministic_play_repeat_exactly(run_dir: Path, tmp_path) -> None:
     first = list_checkpoints(run_dir / "checkpoints")[0]
     one = evaluate(run_dir, episodes=2, deterministic=True, checkpoint=first, seed=5)
     two = evaluate(run_dir, episodes=2, deterministic=True, checkpoint=first, seed=5)
     assert one["returns"] == two["returns"] and one["weights"] == str(first)
+    # the checkpoint's weights are played, whatever model.pt holds
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    (copy / "model.pt").write_bytes(b"not weights")
+    played = evaluate(
+        copy, episodes=2, deterministic=True, checkpoint=copy / first.relative_to(run_dir), seed=5
+    )
+    assert played["returns"] == one["returns"]
 
 
 class Fixed(ActorCritic):
