@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -203,7 +202,6 @@ def test_same_seed_gives_identical_results(tmp_path: Path) -> None:
 
 def test_resuming_a_completed_run_is_refused(tmp_path: Path) -> None:
     run_in(tmp_path / "done", "total_steps=300", "log.progress=false")
-    shutil.copy(tmp_path / "done" / "metrics.json", tmp_path / "metrics.json")
     from acexp.errors import ConfigError
 
     with pytest.raises(ConfigError, match="has completed; nothing to resume"):
