@@ -215,7 +215,9 @@ class Trainer(ABC):
         """Member k's state as a single run's checkpoint holds it: tensors and plain
         containers only. Subclasses add their own state (envs, rollout position)."""
         member = self.members[k]
+        hooks = {key: value for hook in self.hooks for key, value in hook.state_dict(k).items()}
         return {
+            **hooks,
             "model": self.model.member_state_dict(k),
             "optimizers": {named.name: named.member_state_dict(k) for named in self.optimizers},
             "env_steps": member.env_steps,
@@ -241,6 +243,8 @@ class Trainer(ABC):
         member.stats.load_state_dict(state["stats"])
         member.logger.load_state_dict(state["logger"], resume_step=member.env_steps)
         set_rng_state(state["rng"])
+        for hook in self.hooks:
+            hook.load_state_dict(state)
         self.resumed = True
 
     def save_checkpoint(self, k: int = 0) -> None:

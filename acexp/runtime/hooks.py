@@ -18,6 +18,7 @@ import torch
 from omegaconf import OmegaConf
 
 from acexp.envs.make import make_env
+from acexp.envs.state import generator_state, set_generator_state
 from acexp.errors import NonFiniteError
 from acexp.models import ActorCritic
 from acexp.optim.modes import learning_rates, norm_after_clipping
@@ -53,6 +54,13 @@ class Hook:
     def on_member_end(self, trainer: "Trainer", member: Member, metrics: dict) -> None:
         """As `member` ends (its status set, its checkpoint written), before its metrics.json
         is: a hook may add to `metrics`."""
+
+    def state_dict(self, k: int) -> dict:
+        """What member k's checkpoint needs of this hook to continue exactly (plain data)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what `state_dict` put in a single run's checkpoint."""
 
     def close(self) -> None:
         """Release what the hook holds (environments)."""
@@ -143,6 +151,17 @@ class Evaluation(Hook):
             own = returns[member.index]
             member.logger.evaluation(member.env_steps, own)
             member.last_eval = (member.env_steps, float(np.mean(own)), float(np.std(own)))
+
+    def state_dict(self, k: int) -> dict:
+        """Member k's evaluation env's generator: evaluations end between episodes, so it is
+        all the next evaluation's resets draw from, and a resumed run evaluates on the
+        episodes the uninterrupted one would."""
+        return {"eval_env_rng": generator_state(self.envs[k])}
+
+    def load_state_dict(self, state: dict) -> None:
+        if "eval_env_rng" in state:  # absent from a checkpoint of a run without evaluation
+            (env,) = self.envs
+            set_generator_state(env, state["eval_env_rng"])
 
     def close(self) -> None:
         for env in self.envs:
