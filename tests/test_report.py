@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 import subprocess
@@ -28,12 +29,16 @@ def test_iqm_of_known_list() -> None:
     assert math.isnan(stats.iqm([]))
 
 
-def test_bootstrap_ci_contains_mean_and_is_deterministic() -> None:
+def test_bootstrap_ci_of_five_seeds_is_the_percentiles_of_every_resample() -> None:
+    # The 5^5 = 3125 equally likely resamples of 1, 4, 2, 8, 5, enumerated: the mean is <= 1.8
+    # with P 1.95 % and <= 2.0 with P 3.58 %, so the 2.5th percentile is 2.0; <= 6.0 with
+    # P 97.09 % and <= 6.2 with P 98.05 %: the 97.5th is 6.2. (The 9999 resamples drawn land
+    # there for any seed: each margin is some 3 standard errors of their fractions.)
     x = [1.0, 4.0, 2.0, 8.0, 5.0]
-    low, high = stats.bootstrap_ci(x, seed=3)
-    assert low < np.mean(x) < high
-    assert min(x) <= low and high <= max(x)
-    assert stats.bootstrap_ci(x, seed=3) == (low, high)
+    means = np.array([np.mean(r) for r in itertools.product(x, repeat=len(x))])
+    below = [(means <= v + 1e-9).mean() for v in (1.8, 2.0, 6.0, 6.2)]
+    assert below == pytest.approx([0.01952, 0.03584, 0.97088, 0.98048])
+    assert stats.bootstrap_ci(x, seed=3) == pytest.approx((2.0, 6.2), abs=1e-9)
 
 
 def test_bootstrap_ci_degenerate_inputs() -> None:
