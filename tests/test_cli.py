@@ -16,18 +16,24 @@ def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
 
-def test_cli_run_writes_tensorboard_metrics_and_model(tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    result = acexp(
-        "optim=separate",
-        "optim.actor_lr=1e-3",
-        "optim.critic_lr=5e-3",
-        "total_steps=3000",
-        "log.every_steps=500",
-        f"hydra.run.dir={out}",
-        cwd=tmp_path,
-    )
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """One run through the real command line, read by the tests below: separate optimizers,
+    a log point and a console line at every update (no terminal: no progress bar); its
+    directory and its console lines."""
+    cwd = tmp_path_factory.mktemp("cli")
+    out = cwd / "run"
+    result = acexp("optim=separate", "optim.actor_lr=1e-3", "optim.critic_lr=5e-3",
+                   "total_steps=3000", "stop_on_solve=false", "log.console_every_seconds=1e-9",
+                   "log.every_steps=1", "log.progress=false", f"hydra.run.dir={out}",
+                   cwd=cwd)  # fmt: skip
     assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # no bar, no warning
+    return out, result.stdout.splitlines()
+
+
+def test_cli_run_writes_tensorboard_metrics_and_model(cli_run: tuple[Path, list[str]]) -> None:
+    out, _ = cli_run
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["status"] == "completed" and metrics["env_steps"] >= 3000
     assert (out / ".hydra" / "config.yaml").exists() and (out / "model.pt").exists()
@@ -80,17 +86,13 @@ PROGRESS = re.compile(
 )
 
 
-def test_cli_console_lines_say_the_runs_progress_and_where_its_results_are(tmp_path: Path) -> None:
+def test_cli_console_lines_say_the_runs_progress_and_where_its_results_are(
+    cli_run: tuple[Path, list[str]],
+) -> None:
     """Without a terminal, a log line now and then (here at every update) gives the env step,
     the running return that TensorBoard shows at that step and the speed; the last line says
     how the run ended, its figures and where they are; the run's acexp.log keeps them all."""
-    out = tmp_path / "run"
-    result = acexp("total_steps=3000", "stop_on_solve=false", "log.console_every_seconds=1e-9",
-                   "log.every_steps=1", "log.progress=false", f"hydra.run.dir={out}",
-                   cwd=tmp_path)  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == ""  # no bar, no warning
-    lines = result.stdout.splitlines()
+    out, lines = cli_run
     assert (out / "acexp.log").read_text().splitlines() == lines
     metrics = json.loads((out / "metrics.json").read_text())
     progress = [PROGRESS.fullmatch(line) for line in lines[:-1]]
