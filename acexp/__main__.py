@@ -8,10 +8,29 @@ launcher gets its start before this process spends a second and more importing t
 (acexp.sweeps.multirun.start_launcher).
 """
 
-import logging
+# ruff: noqa: E402  (a Ctrl-C handler is installed before the imports: Hydra's take a while)
 import os
 import signal
 import sys
+
+STARTING = (
+    "acexp: interrupted ({}) before a checkpoint could be written; a run that saved one earlier "
+    "continues with: {}"
+)
+
+
+def _interrupted_while_starting(signum: int, frame: object) -> None:
+    """Ctrl-C before a run's own handler takes it: one line and 130, wherever it lands (a
+    KeyboardInterrupt raised inside a finalizer or callback would be printed and ignored)."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os.write(2, (STARTING.format("SIGINT", "python -m acexp resume=<run dir>") + "\n").encode())
+    os._exit(128 + signum)
+
+
+signal.signal(signal.SIGINT, _interrupted_while_starting)  # first: importing Hydra takes a while
+
+import logging
 from pathlib import Path
 
 import hydra
@@ -31,7 +50,7 @@ from acexp.errors import (
     unexpected,
     warnings_to_stderr,
 )
-from acexp.runtime.job_end import exit_interrupted, job_end
+from acexp.runtime.job_end import exit_interrupted, job_end, resume_command
 from acexp.sweeps.multirun import job_label, reports_failures, run_name_overrides, start_launcher
 
 log = logging.getLogger("acexp")
@@ -103,13 +122,12 @@ def cli() -> None:
             check_overrides(args, launching=start_launcher)
             sys.argv[1:] = args + run_name_overrides(args)
             main()
-    except KeyboardInterrupt:  # no run's handler took it (starting up, or a second Ctrl-C)
-        print(
-            "acexp: interrupted (SIGINT) before a checkpoint could be written; a run that saved "
-            "one earlier continues with: python -m acexp resume=<run dir>",
-            file=sys.stderr,
-        )
-        sys.exit(128 + signal.SIGINT)
+    except KeyboardInterrupt as stop:  # a second signal: the run stopped without a checkpoint
+        signum = getattr(stop, "signum", signal.SIGINT)
+        run_dir = getattr(stop, "run_dir", None)
+        where = resume_command(run_dir) if run_dir else "python -m acexp resume=<run dir>"
+        print(STARTING.format(signal.Signals(signum).name, where), file=sys.stderr)
+        sys.exit(128 + signum)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from acexp.config.validate import validate
 from acexp.errors import ConfigError
 from acexp.runtime.checkpoint import save_json
 from acexp.runtime.ownership import locked
-from acexp.runtime.signals import stop_on_signals
+from acexp.runtime.signals import StoppedAtOnce, stop_on_signals
 
 log = logging.getLogger("acexp")
 
@@ -44,7 +44,8 @@ def train_members(
 
     Every member ends with its own `metrics.json` (completed, interrupted or failed, with
     its error): the trainer's `results`, and its `errors` (the exceptions of failed members).
-    SIGINT/SIGTERM stop the members at the next update with a checkpoint: `interrupted`.
+    SIGINT/SIGTERM stop the members at the next update with a checkpoint: `interrupted`; a
+    second one stops them at once, without one (`Trainer.stop_at_once`).
     This process holds each member's directory lock meanwhile (acexp/runtime/ownership.py).
     """
     for out_dir in out_dirs:
@@ -64,11 +65,11 @@ def _train_members(
         trainer.load_state_dict(checkpoint)
         log.info("resumed from %s at env step %d", checkpoint["path"], trainer.env_steps[0])
     try:
-        with stop_on_signals(trainer.request_stop):
-            trainer.learn()
-        trainer.end_all("interrupted" if trainer.stop_requested is not None else "completed")
-    except KeyboardInterrupt:
-        trainer.end_all("interrupted")
+        with stop_on_signals(trainer.request_stop):  # the members' ends too: a second signal
+            trainer.learn()  # while they checkpoint stops them at once as well
+            trainer.end_all("interrupted" if trainer.stop_requested is not None else "completed")
+    except StoppedAtOnce as stop:
+        trainer.stop_at_once(stop.signum)
     except Exception as exc:
         trainer.fail_non_finite()  # e.g. sampling from NaN logits fails first: name the NaN
         trainer.end_all("failed", exc)
@@ -93,6 +94,8 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict:
     (metrics,), (error,) = trainer.results, trainer.errors
     if error is not None:
         raise error
+    if trainer.stopped_at_once is not None:  # no checkpoint now: the console line says so
+        raise StoppedAtOnce(trainer.stopped_at_once, out_dir)
     log.info(
         "%s: %d env steps, final_return %s, %s; results in %s, curves: tensorboard --logdir %s",
         metrics["status"],

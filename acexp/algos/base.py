@@ -74,6 +74,7 @@ class Trainer(ABC):
         self.ent_coef = ent_coef if bool(ent_coef.any()) else None
         self.hooks = default_hooks(self.members, self.alone)
         self.stop_requested: int | None = None  # the signal number that asked to stop
+        self.stopped_at_once: int | None = None  # the second signal, which stopped it at once
         self.resumed = False
 
     @abstractmethod
@@ -200,6 +201,18 @@ class Trainer(ABC):
             hook.on_member_end(self, member, metrics)
         member.write_end(metrics, self.model.member_state_dict(member.index), self.stop_requested)
         self.apply_lrs()  # its learning rate is now 0
+
+    def stop_at_once(self, signum: int) -> None:
+        """A second signal: every member still training stops now, without a checkpoint (the
+        state may be mid-update) and without figures of that state; its metrics.json says so,
+        and `resume=` continues it from its last checkpoint."""
+        self.stopped_at_once = signum
+        for member in self.members:
+            if member.active:
+                member.status = "interrupted"
+                self.active[member.index] = False
+                note = "stopped at once by a second signal, without a checkpoint at the stop"
+                member.write_end({"status": "interrupted", "note": note}, {}, signum)
 
     def end_all(self, status: str, error: BaseException | None = None) -> None:
         """End every member still active (training stopped: by a signal, or by an error)."""

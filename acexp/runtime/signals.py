@@ -10,10 +10,21 @@ from multiprocessing.connection import Connection
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+class StoppedAtOnce(KeyboardInterrupt):
+    """A second SIGINT/SIGTERM: stop now, without a checkpoint (the state may be mid-update).
+
+    `run_dir` is the run that stopped, once known (acexp.run names it for the console line).
+    """
+
+    def __init__(self, signum: int, run_dir: object = None) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum, self.run_dir = signum, run_dir
+
+
 @contextmanager
 def stop_on_signals(request_stop: Callable[[int], None]) -> Iterator[None]:
     """Within the block, a first SIGINT/SIGTERM calls `request_stop(signum)`; nothing is raised
-    from inside torch. A second one raises KeyboardInterrupt, for a user who cannot wait.
+    from inside torch. A second one raises StoppedAtOnce, for a user who cannot wait.
 
     Handlers can only be installed from the main thread; elsewhere this does nothing.
     """
@@ -24,7 +35,7 @@ def stop_on_signals(request_stop: Callable[[int], None]) -> Iterator[None]:
 
     def handler(signum: int, frame: object) -> None:
         if received:
-            raise KeyboardInterrupt
+            raise StoppedAtOnce(signum)
         received.append(signum)
         request_stop(signum)
 
