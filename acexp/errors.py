@@ -88,15 +88,20 @@ def unexpected(exc: BaseException) -> str:
     return f"{what} ({seen}; {TRACEBACK_ENV}=1 prints it here)"
 
 
-def record_traceback(exc: BaseException, thread: str | None = None) -> Path | None:
-    """Append `exc`'s traceback to the run's log file (else a new file in the temporary
-    directory); the file, or None if nothing could be written (a full disk)."""
+def record_traceback(
+    exc: BaseException, thread: str | None = None, run_dir: Path | None = None
+) -> Path | None:
+    """Append `exc`'s traceback to the run's log file (that of `run_dir`, among a batch's), else
+    to a new file in the temporary directory; the file, or None if nothing could be written
+    (a full disk)."""
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     header = f"--- acexp: unexpected error{f' in thread {thread}' if thread else ''}, "
     header += f"{time.strftime('%Y-%m-%d %H:%M:%S')} ---\n"
     if os.environ.get(TRACEBACK_ENV, "") not in ("", "0"):
         sys.stderr.write(text)
-    for path in _log_files():
+    for path in [
+        p for p in _log_files() if run_dir is None or p.parent == Path(run_dir).absolute()
+    ]:
         with suppress(OSError):
             with path.open("a", encoding="utf-8") as log_file:
                 log_file.write(header + text)

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from acexp.config.schema import settings
 from acexp.config.validate import validate
-from acexp.errors import ConfigError
+from acexp.errors import ConfigError, NonFiniteError, record_traceback
 from acexp.run import train_members
 
 
@@ -84,8 +84,12 @@ def run_batch(cfgs: list[DictConfig], out_dirs: list[Path]) -> list[dict]:
     """Train compatible runs as one batch; each member writes its own run directory.
 
     Returns each member's metrics (as its `metrics.json`); a member that failed has status
-    `failed` and its error, and the others went on.
+    `failed` and its error, and the others went on. The traceback of an error nobody foresaw
+    (not a NaN, not bad input) goes into that member's log file, as a single run's does.
     """
     validate_members(cfgs, out_dirs)
     trainer = train_members(cfgs, [Path(d) for d in out_dirs])
+    for error, out_dir in zip(trainer.errors, out_dirs, strict=True):
+        if error is not None and not isinstance(error, ConfigError | NonFiniteError):
+            record_traceback(error, run_dir=Path(out_dir))
     return [dict(metrics or {"status": "failed"}) for metrics in trainer.results]

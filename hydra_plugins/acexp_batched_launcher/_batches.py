@@ -13,6 +13,7 @@ sweeper composing the jobs and a worker starts in a fraction of a second, not in
 Where there is no fork server (Windows), workers are spawned.
 """
 
+import json
 import logging
 import multiprocessing
 import os
@@ -60,6 +61,21 @@ class Trained:
 def failure(error: str) -> dict:
     """The metrics of a member that could not report its own."""
     return {"status": "failed", "error": error}
+
+
+def died(out_dir: Path, how: str) -> dict:
+    """The metrics of a member whose process died: those it wrote if it had ended, else failed,
+    with how it died and how to continue it from its last checkpoint."""
+    from acexp.runtime.checkpoint import list_checkpoints
+    from acexp.runtime.job_end import resume_command
+
+    with suppress(OSError, ValueError):
+        return json.loads((out_dir / "metrics.json").read_text())
+    saved = list_checkpoints(out_dir / "checkpoints")
+    if not saved:
+        return failure(f"{how} before its first checkpoint; it must start again")
+    return failure(f"{how}; its last checkpoint, {saved[-1].name}, continues with: "
+                   f"{resume_command(out_dir)}")  # fmt: skip
 
 
 def interruption(results: list[dict]) -> int | None:
@@ -146,13 +162,18 @@ class _Worker:
                 os.kill(self.process.pid, signum)
 
     def receive(self) -> str | list[dict]:
-        """The next message; a worker that died without reporting fails all its members."""
+        """The next message; a worker that died without reporting fails its members that had
+        not ended, each naming the checkpoint it can resume from."""
         try:
             return self.conn.recv()
         except EOFError:
             self.join()
-            error = f"the batch's worker process exited with code {self.process.exitcode}"
-            return [failure(error)] * len(self.batch.jobs)
+            code = self.process.exitcode
+            how = f"exited with code {code}"
+            if code is not None and code < 0:
+                how = f"was killed by {signal.Signals(-code).name}"
+            return [died(Path(out_dir), f"its batch's worker process {how}")
+                    for out_dir in self.batch.out_dirs]  # fmt: skip
 
     def join(self) -> None:
         self.process.join()

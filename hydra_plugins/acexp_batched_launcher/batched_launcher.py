@@ -167,6 +167,7 @@ class BatchedLauncher(Launcher):
         ended (a batch that crashed writes none); then call `on_job_end`."""
         from acexp.runtime.checkpoint import save_json
         from acexp.runtime.job_end import job_end
+        from acexp.sweeps.multirun import reports_failures
 
         out_dir = Path(ret.hydra_cfg.hydra.runtime.output_dir)
         if result is None:  # run_job failed: the task function could not resolve the config
@@ -179,9 +180,13 @@ class BatchedLauncher(Launcher):
             ret.status = JobStatus.COMPLETED
             ret.return_value = end.objective
         else:
-            ret.status = JobStatus.FAILED
-            ret.return_value = JobFailed(f"{out_dir.name}: {result.get('error', result['status'])}")
             log.error(f"{out_dir.name}: {result['status']}: {result.get('error', '')}")
+            if reports_failures(config.hydra):  # e.g. Optuna marks the trial failed
+                ret.status = JobStatus.FAILED
+                ret.return_value = JobFailed(f"{out_dir.name}: {result.get('error', end.status)}")
+            else:  # as `python -m acexp` returns: the sweep goes on and ends with its summary
+                ret.status = JobStatus.COMPLETED
+                ret.return_value = None
         assert self.hydra_context is not None
         self.hydra_context.callbacks.on_job_end(config=config, job_return=ret)
 
