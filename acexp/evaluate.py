@@ -2,7 +2,9 @@
 
 The model is rebuilt from the run's saved config and the env's spaces, its weights loaded from
 `model.pt` (or `--checkpoint`; the latest checkpoint when the run has no `model.pt`). Results
-go to `<run dir>/eval.json`; `--video` records every episode into `<run dir>/videos/`.
+go to `<run dir>/eval.json`; `--video` records every episode into `<run dir>/videos/`. A later
+evaluation of the same run keeps the earlier ones: it writes `eval-1.json` (and `videos-1/`),
+then `eval-2.json`, ...
 """
 
 import argparse
@@ -27,9 +29,12 @@ from acexp.runtime.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
     load_weights,
-    save_json,
+    save_json_beside,
 )
 from acexp.runtime.evaluation import play_episodes
+
+# What an evaluation writes in the run directory, "{}" its suffix: "", "-1", "-2", ...
+WRITES = ("eval{}.json", "videos{}")
 
 
 def load_policy(
@@ -96,12 +101,15 @@ def evaluate(
     checkpoint: Path | None = None,
     seed: int = 0,
 ) -> dict:
-    """Play the run's policy; write and return `eval.json`'s content."""
+    """Play the run's policy; write `eval.json`'s content (to `eval-N.json` when that name is
+    taken) and return it, with `file`: the path written."""
     if episodes < 1:
         raise ConfigError(f"--episodes={episodes} is invalid; expected an integer >= 1")
     cfg = run_config(run_dir)
+    torch.set_num_threads(cfg.torch_threads)  # as the run trained: one is fastest for small nets
     torch.manual_seed(seed)
-    env = make_eval_env(cfg, seed, run_dir / "videos" if video else None)
+    suffix = _unused_suffix(run_dir)
+    env = make_eval_env(cfg, seed, run_dir / f"videos{suffix}" if video else None)
     try:
         model, source = load_policy(run_dir, cfg, checkpoint, env)
         returns = play_episodes(model, env, episodes, deterministic, seed)
@@ -115,10 +123,19 @@ def evaluate(
         "deterministic": deterministic,
         "seed": seed,
         "weights": str(source),
-        "videos": sorted(str(p) for p in (run_dir / "videos").glob("*.mp4")) if video else [],
+        "videos": sorted(str(p) for p in (run_dir / f"videos{suffix}").glob("*.mp4"))
+        if video
+        else [],
     }
-    save_json(result, run_dir / "eval.json")
-    return result
+    written = save_json_beside(result, run_dir / f"eval{suffix}.json")
+    return {**result, "file": str(written)}
+
+
+def _unused_suffix(run_dir: Path) -> str:
+    """ "" for the run's first evaluation, then "-1", "-2", ...: the first that names neither
+    an evaluation's results nor its videos, so that no evaluation replaces another's."""
+    suffixes = ("" if n == 0 else f"-{n}" for n in range(10_000))
+    return next(s for s in suffixes if not any((run_dir / w.format(s)).exists() for w in WRITES))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -140,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"{result['episodes']} episodes: return {result['mean_return']:.2f} "
         f"+- {result['std_return']:.2f} (std), weights {result['weights']}; "
-        f"wrote {args.run_dir / 'eval.json'}"
+        f"wrote {result['file']}"
     )
 
 

@@ -101,9 +101,28 @@ def test_deterministic_takes_the_mode_and_stochastic_samples() -> None:
 
 def test_video_records_one_mp4_per_episode(run_dir: Path) -> None:
     report = evaluate(run_dir, episodes=1, video=True)
-    videos = list((run_dir / "videos").glob("*.mp4"))
+    videos = list(Path(report["videos"][0]).parent.glob("*.mp4"))
     assert len(videos) == 1 and videos[0].stat().st_size > 1000
     assert report["videos"] == [str(videos[0])]
+    suffix = Path(report["file"]).stem.removeprefix("eval")  # its videos are named as its file
+    assert videos[0].parent == run_dir / f"videos{suffix}"
+
+
+def test_a_second_evaluation_keeps_the_first(tmp_path: Path, run_dir: Path) -> None:
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("eval*.json", "videos*"))
+    first = evaluate(copy, episodes=1, seed=1)
+    saved = (copy / "eval.json").read_bytes()
+    second = acexp(
+        str(copy), "--episodes", "2", "--seed", "2", cwd=tmp_path, module="acexp.evaluate"
+    )
+    assert second.returncode == 0, second.stderr
+    assert first["file"] == str(copy / "eval.json") and (copy / "eval.json").read_bytes() == saved
+    assert second.stdout.strip().endswith(f"; wrote {copy / 'eval-1.json'}")
+    assert json.loads((copy / "eval-1.json").read_text())["episodes"] == 2
+    (copy / "eval.json").unlink()  # a name freed is used again; eval-1.json stays
+    assert evaluate(copy, episodes=1)["file"] == str(copy / "eval.json")
+    assert json.loads((copy / "eval-1.json").read_text())["seed"] == 2
 
 
 def test_video_without_moviepy_names_the_extra(

@@ -59,8 +59,34 @@ def save_torch(obj: Any, path: Path) -> None:
     _atomic_write(path, lambda handle: torch.save(obj, handle))
 
 
+def _json_bytes(obj: Any) -> bytes:
+    return json.dumps(obj, indent=2).encode() + b"\n"
+
+
 def save_json(obj: Any, path: Path) -> None:
-    _atomic_write(path, lambda handle: handle.write(json.dumps(obj, indent=2).encode() + b"\n"))
+    _atomic_write(path, lambda handle: handle.write(_json_bytes(obj)))
+
+
+def save_json_beside(obj: Any, path: Path) -> Path:
+    """Write `obj` whole to `path`, or, when that name is taken, to the first free
+    `<stem>-1.json`, `<stem>-2.json`, ...; returns the path written. A file already there is
+    never replaced: the finished temporary file is hard-linked to its name, which fails on a
+    name taken meanwhile (by a concurrent writer too)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+    _atomic_write(tmp, lambda handle: handle.write(_json_bytes(obj)))
+    try:
+        for n in range(1000):
+            candidate = path if n == 0 else path.with_name(f"{path.stem}-{n}{path.suffix}")
+            try:
+                os.link(tmp, candidate)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise SaveError(f"cannot write {candidate}: {exc.strerror or exc}") from exc
+            return candidate
+    finally:
+        tmp.unlink(missing_ok=True)
+    raise SaveError(f"cannot write {path}: it and 999 numbered names beside it are taken")
 
 
 # numpy scalars are data, not code: checkpoints of PPO runs written before the annealed
