@@ -48,6 +48,9 @@ def test_the_pong_preset_has_cleanrls_hyperparameters() -> None:
     cfg = make_cfg("+experiment=pong_ppo")
     assert {key: cfg.algo[key] for key in CLEANRL} == CLEANRL
     assert {key: cfg.optim[key] for key in CLEANRL_OPTIM} == CLEANRL_OPTIM
+    # CleanRL's nominal 0.5 on acexp's unhalved squared error: rl-baselines3-zoo's weight,
+    # twice CleanRL's, as the preset and docs/envs.md say
+    assert cfg.algo.vf_coef == CLEANRL_VF_COEF
     assert cfg.optim.mode == "joint" and cfg.arch.name == "shared"
     assert list(cfg.arch.hidden_sizes) == [512] and cfg.arch.activation == "relu"
     assert cfg.arch.init == "orthogonal" and cfg.env.clip_reward == 1
