@@ -121,6 +121,10 @@ def cli() -> None:
             args = resume_argv(sys.argv[1:])
             check_overrides(args, launching=start_launcher)
             sys.argv[1:] = args + run_name_overrides(args)
+            if any(arg in ("-m", "--multirun") for arg in args):
+                # a sweep's launcher stops its jobs on Ctrl-C itself (joblib's and submitit's
+                # pools, batched workers): it needs Python's KeyboardInterrupt, not an exit
+                signal.signal(signal.SIGINT, signal.default_int_handler)
             main()
     except KeyboardInterrupt as stop:  # a second signal: the run stopped without a checkpoint
         signum = getattr(stop, "signum", signal.SIGINT)

@@ -189,3 +189,22 @@ def test_sigkill_to_a_batched_sweep_leaves_no_process_and_every_member_resumable
         assert metrics["status"] == "interrupted" and metrics["signal"] == "SIGTERM"
         run_dir, _, checkpoint = load_run(str(job))  # what resume= starts from
         assert run_dir == job and checkpoint["env_steps"] == metrics["env_steps"]
+
+
+def test_ctrl_c_to_a_joblib_sweeps_process_leaves_no_worker_training(tmp_path: Path) -> None:
+    """SIGINT to the sweep's process alone (not its process group): joblib stops its workers,
+    rather than the sweep exiting and leaving them to train out their budgets."""
+    out = tmp_path / "sweep"
+    proc = start("-m", "seed=0,1", *LONG, "hydra/launcher=joblib", f"hydra.sweep.dir={out}",
+                 cwd=tmp_path)  # fmt: skip
+    wait_for(lambda: len(list(out.glob("*/checkpoints/step_*.pt"))) >= 2, "checkpoints", proc)
+    sweep = _descendants(proc.pid)  # joblib's workers and its resource trackers
+    assert len(sweep) >= 2
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGINT
+    assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr, stderr
+    deadline = time.monotonic() + 10
+    while any(map(_alive, sweep)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in sweep if _alive(pid)]
