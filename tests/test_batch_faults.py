@@ -189,6 +189,11 @@ def test_a_killed_worker_fails_its_members_alone_and_they_resume(tmp_path: Path)
         "acexp: sweep of 4 job(s): 2 completed, 2 failed: seed=0,total_steps=2000000 (its "
         "batch's worker process was killed by SIGKILL; its last checkpoint, step_"
     )
+    # the resume command whole, not cut off with the error
+    assert (
+        "; continue each from its checkpoint with: python -m acexp resume=<job dir>, "
+        f"e.g. {resume_command(long[0])}; report: "
+    ) in line
     for job in long:
         (*_, last) = list_checkpoints(job / "checkpoints")
         assert metrics(job) == {

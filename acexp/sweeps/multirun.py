@@ -29,6 +29,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from acexp.config.overrides import CONF, single_runs
+from acexp.runtime.job_end import CONTINUES
 from acexp.sweeps.hydra_internals import BASIC_SWEEPER
 from acexp.sweeps.jobs import JOB_RECORD, job_dirs
 
@@ -106,12 +107,21 @@ def summary_line(sweep_dir: Path, jobs: list[Path]) -> tuple[str, bool]:
     bad = [r for r in runs if r.status != "completed"]
     line = f"acexp: sweep of {len(runs)} job(s): {completed} completed"
     if bad:
-        named = []
+        named, resumes = [], []
         for r in bad[:SHOWN_FAILURES]:
-            why = r.note or f"status {r.status}"
+            # the resume command goes whole at the end, not cut off with the error
+            why, _, resume = (r.note or f"status {r.status}").partition(CONTINUES)
             named.append(f"{r.path.relative_to(sweep_dir)} ({why[:120]})")
+            resumes += [resume] if resume else []
         more = f" and {len(bad) - SHOWN_FAILURES} more" if len(bad) > SHOWN_FAILURES else ""
         line += f", {len(bad)} failed: {'; '.join(named)}{more}"
+        if len(resumes) == 1:
+            line += f"; continue it from its checkpoint with: {resumes[0]}"
+        elif resumes:
+            line += (
+                "; continue each from its checkpoint with: python -m acexp resume=<job dir>, "
+                f"e.g. {resumes[0]}"
+            )
     line += (
         f"; report: python -m acexp.report {shlex.quote(str(sweep_dir))}; "
         f"curves: tensorboard --logdir {shlex.quote(str(sweep_dir))}"
