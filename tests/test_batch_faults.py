@@ -25,7 +25,7 @@ from acexp.config.resume import load_run
 from acexp.runtime.checkpoint import list_checkpoints
 from acexp.runtime.job_end import resume_command
 from tests.conftest import ROOT
-from tests.test_ownership import _alive, _descendants, wait_for
+from tests.test_ownership import _descendants, assert_all_gone, wait_for
 
 BATCHED = ("hydra/launcher=batched", "hydra.launcher.n_jobs=2", "stop_on_solve=false",
            "log.progress=false")  # fmt: skip
@@ -105,12 +105,19 @@ def metrics(job: Path) -> dict:
 def finish(proc: subprocess.Popen, pids: set[int]) -> str:
     """The sweep's stderr once it has ended, after checking that none of `pids` outlives it."""
     _, stderr = proc.communicate(timeout=120)
-    deadline = time.monotonic() + 10
-    while any(map(_alive, pids)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not [pid for pid in pids if _alive(pid)], "a process of the sweep outlived it"
+    assert_all_gone(pids)
     assert "Traceback" not in stderr, stderr
     return stderr
+
+
+def assert_stopped_by_sigterm(proc: subprocess.Popen, pids: set[int], jobs: list[Path]) -> None:
+    """The sweep ended on SIGTERM with its one line, naming how to continue its jobs."""
+    stderr = finish(proc, pids)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert stderr.strip().splitlines() == [
+        f"acexp: sweep stopped by SIGTERM; continue each of its {len(jobs)} interrupted jobs "
+        f"with: python -m acexp resume=<job dir>, e.g. {resume_command(jobs[0])}"
+    ]
 
 
 def holder(lock: Path) -> int:
@@ -222,12 +229,7 @@ def test_sigterm_checkpoints_every_member_of_a_batch_and_each_resumes(tmp_path: 
     assert len({holder(job / ".acexp.lock") for job in jobs[:3]}) == 1  # one worker, 3 members
     pids = _descendants(proc.pid)
     proc.send_signal(signal.SIGTERM)
-    stderr = finish(proc, pids)
-    assert proc.returncode == 128 + signal.SIGTERM, stderr
-    assert stderr.strip().splitlines() == [
-        "acexp: sweep stopped by SIGTERM; continue each of its 5 interrupted jobs with: "
-        f"python -m acexp resume=<job dir>, e.g. {resume_command(jobs[0])}"
-    ]
+    assert_stopped_by_sigterm(proc, pids, jobs)
     for job in jobs:
         stopped = metrics(job)
         assert stopped["status"] == "interrupted" and stopped["signal"] == "SIGTERM"
@@ -252,12 +254,7 @@ def test_a_second_sigterm_while_members_checkpoint_stops_at_once(tmp_path: Path)
     wait_for(lambda: ended(jobs[0]) and ended(jobs[2]), "the first members' ends", proc)
     before = list_checkpoints(jobs[1] / "checkpoints")
     proc.send_signal(signal.SIGTERM)
-    stderr = finish(proc, pids)
-    assert proc.returncode == 128 + signal.SIGTERM, stderr
-    assert stderr.strip().splitlines() == [
-        "acexp: sweep stopped by SIGTERM; continue each of its 3 interrupted jobs with: "
-        f"python -m acexp resume=<job dir>, e.g. {resume_command(jobs[0])}"
-    ]
+    assert_stopped_by_sigterm(proc, pids, jobs)
     for job in (jobs[0], jobs[2]):  # ended before the second signal: a checkpoint at the stop
         assert load_run(str(job))[2]["env_steps"] == metrics(job)["env_steps"]
     # stopped at once: no checkpoint of a state that may be mid-update, and no figures of it

@@ -162,6 +162,14 @@ def _alive(pid: int) -> bool:
     return state != "Z"  # a zombie has exited; only its parent's wait is missing
 
 
+def assert_all_gone(pids: set[int], within: float = 10) -> None:
+    """None of `pids` is alive `within` seconds from now."""
+    deadline = time.monotonic() + within
+    while any(map(_alive, pids)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in pids if _alive(pid)], "a process of the sweep outlived it"
+
+
 def test_sigkill_to_a_batched_sweep_leaves_no_process_and_every_member_resumable(
     tmp_path: Path,
 ) -> None:
@@ -176,10 +184,7 @@ def test_sigkill_to_a_batched_sweep_leaves_no_process_and_every_member_resumable
     assert len(sweep) >= 3
     proc.kill()
     proc.wait(timeout=10)
-    deadline = time.monotonic() + 10
-    while any(map(_alive, sweep)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [pid for pid in sweep if _alive(pid)]
+    assert_all_gone(sweep)
     stdout, stderr = proc.communicate(timeout=10)  # every writer to its pipes has gone
     assert "Traceback" not in stdout + stderr and "Error" not in stderr, stderr
     jobs = sorted(p for p in out.iterdir() if p.is_dir())
@@ -204,7 +209,4 @@ def test_ctrl_c_to_a_joblib_sweeps_process_leaves_no_worker_training(tmp_path: P
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGINT
     assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr, stderr
-    deadline = time.monotonic() + 10
-    while any(map(_alive, sweep)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [pid for pid in sweep if _alive(pid)]
+    assert_all_gone(sweep)
