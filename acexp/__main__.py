@@ -17,18 +17,26 @@ STARTING = (
     "acexp: interrupted ({}) before a checkpoint could be written; a run that saved one earlier "
     "continues with: {}"
 )
+CLOSING = "acexp: interrupted ({}) while closing, after the run had ended; its results are in {}"
 
 
-def _interrupted_while_starting(signum: int, frame: object) -> None:
-    """Ctrl-C before a run's own handler takes it: one line and 130, wherever it lands (a
+def _interrupted_outside_training(signum: int, frame: object) -> None:
+    """Ctrl-C before a run's own handler takes it, or after the run has ended and saved its
+    results (while the process closes): one line and 130, wherever it lands (a
     KeyboardInterrupt raised inside a finalizer or callback would be printed and ignored)."""
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
-    os.write(2, (STARTING.format("SIGINT", "python -m acexp resume=<run dir>") + "\n").encode())
+    signals = sys.modules.get("acexp.runtime.signals")  # imported once a run is built
+    ended = signals.ended_runs if signals is not None else []
+    if ended:
+        line = CLOSING.format("SIGINT", ended[-1] / "metrics.json")
+    else:
+        line = STARTING.format("SIGINT", "python -m acexp resume=<run dir>")
+    os.write(2, (line + "\n").encode())
     os._exit(128 + signum)
 
 
-signal.signal(signal.SIGINT, _interrupted_while_starting)  # first: importing Hydra takes a while
+signal.signal(signal.SIGINT, _interrupted_outside_training)  # first: importing Hydra takes a while
 
 import logging
 from pathlib import Path

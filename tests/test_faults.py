@@ -203,6 +203,54 @@ def test_ctrl_c_while_starting_is_one_line(phase: str, tmp_path: Path) -> None:
     assert re.fullmatch(r"acexp: interrupted (\(SIGINT\) before a checkpoint|at env step) .*", line)
 
 
+# The run's close (its envs and event writer) waits once it has begun, until the test's signal.
+SLOW_CLOSE = """
+import runpy, sys, time
+from pathlib import Path
+from acexp.algos.base import Trainer
+marker, close = Path(sys.argv.pop(1)), Trainer.close
+def slow_close(self):
+    marker.touch()
+    time.sleep(60)
+    close(self)
+Trainer.close = slow_close
+runpy.run_module("acexp", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_ctrl_c_while_a_finished_run_closes_names_its_results(tmp_path: Path) -> None:
+    """A SIGINT after the run has ended and saved its results (its own handler gone, the
+    process closing) says where they are, not that the run stopped before a checkpoint, and
+    leaves them as they were."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run_dir, closing = tmp_path / "run", tmp_path / "closing"
+    cmd = [sys.executable, "-c", SLOW_CLOSE, str(closing), "total_steps=2000",
+           "log.progress=false", f"hydra.run.dir={run_dir}"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not closing.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "never closed"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)  # not the 60 s the close would wait
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=60)
+    assert proc.returncode == 130, stderr
+    (line,) = stderr.splitlines()
+    assert line == (
+        "acexp: interrupted (SIGINT) while closing, after the run had ended; its results are in "
+        f"{run_dir / 'metrics.json'}"
+    )
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["env_steps"] >= 2000
+    assert "signal" not in metrics
+    weights = torch.load(run_dir / "model.pt", weights_only=True)
+    assert weights and all(torch.isfinite(w).all() for w in weights.values())
+
+
 # An error where no handler expects one: deep in the run's bookkeeping, in a sweep's end, in
 # the report's statistics. The CLI runs under a wrapper that breaks the function, as a bug would.
 BREAK = """

@@ -22,6 +22,7 @@ from acexp.envs.make import reward_threshold
 from acexp.logs.hparams import hyperparameters
 from acexp.logs.logger import RunLogger
 from acexp.runtime.checkpoint import save_json, save_torch
+from acexp.runtime.signals import ended_runs
 from acexp.runtime.tracking import EpisodeStats
 
 
@@ -124,6 +125,7 @@ class Member:
             self.logger.hparams(hyperparameters(self.cfg), metrics)
         self.logger.flush()
         self.result = metrics
+        ended_runs.append(self.run_dir)
 
 
 def eval_every(cfg: DictConfig) -> int:

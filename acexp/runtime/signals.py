@@ -6,8 +6,14 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+# The run directories whose end (metrics.json, model.pt) this process has written. A Ctrl-C that
+# comes after the run's own handler is gone, while the process closes, names where they are
+# rather than saying that the run stopped before a checkpoint (acexp/__main__.py).
+ended_runs: list[Path] = []
 
 
 class StoppedAtOnce(KeyboardInterrupt):
