@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
@@ -174,6 +175,27 @@ PHASES = {
 }
 
 
+def ctrl_c_when(
+    cmd: list[str], cwd: Path, ready: Callable[[subprocess.Popen], bool], what: str, wait: int = 120
+) -> tuple[subprocess.Popen, str]:
+    """Start `cmd`, send it SIGINT once `ready(proc)` holds, and return it with its stderr once
+    it has ended (within `wait` seconds; killed otherwise)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not ready(proc):
+            assert proc.poll() is None and time.monotonic() < deadline, f"never {what}"
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=wait)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=60)
+    return proc, stderr
+
+
 @pytest.mark.parametrize("phase", PHASES)
 def test_ctrl_c_while_starting_is_one_line(phase: str, tmp_path: Path) -> None:
     """A SIGINT while `python -m acexp` imports torch, checks the command line or builds the
@@ -182,22 +204,10 @@ def test_ctrl_c_while_starting_is_one_line(phase: str, tmp_path: Path) -> None:
     phase may have begun)."""
     if phase == "importing-torch" and not Path("/proc/self/maps").exists():
         pytest.skip("no /proc to see torch's import in")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     run_dir = tmp_path / "run"
     cmd = [sys.executable, "-m", "acexp", "total_steps=20000", "log.progress=false",
            f"hydra.run.dir={run_dir}"]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not PHASES[phase](proc, run_dir):
-            assert proc.poll() is None and time.monotonic() < deadline, f"never {phase}"
-            time.sleep(0.002)
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=60)
+    proc, stderr = ctrl_c_when(cmd, tmp_path, lambda proc: PHASES[phase](proc, run_dir), phase)
     assert proc.returncode == 130, stderr
     (line,) = stderr.splitlines()
     assert re.fullmatch(r"acexp: interrupted (\(SIGINT\) before a checkpoint|at env step) .*", line)
@@ -222,22 +232,11 @@ def test_ctrl_c_while_a_finished_run_closes_names_its_results(tmp_path: Path) ->
     """A SIGINT after the run has ended and saved its results (its own handler gone, the
     process closing) says where they are, not that the run stopped before a checkpoint, and
     leaves them as they were."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     run_dir, closing = tmp_path / "run", tmp_path / "closing"
     cmd = [sys.executable, "-c", SLOW_CLOSE, str(closing), "total_steps=2000",
            "log.progress=false", f"hydra.run.dir={run_dir}"]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not closing.exists():
-            assert proc.poll() is None and time.monotonic() < deadline, "never closed"
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=30)  # not the 60 s the close would wait
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=60)
+    # it ends within 30 s, not after the 60 s its close would wait
+    proc, stderr = ctrl_c_when(cmd, tmp_path, lambda proc: closing.exists(), "closing", wait=30)
     assert proc.returncode == 130, stderr
     (line,) = stderr.splitlines()
     assert line == (
