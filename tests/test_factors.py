@@ -239,6 +239,9 @@ def test_a_search_with_one_run_per_value_compares_nothing(tmp_path: Path) -> Non
         == "- **optim.lr**: not compared: no setting of the other keys has 2 runs at two values"
     )
     assert not list(tmp_path.glob("factor_*"))
+    md = (tmp_path / "report.md").read_text()
+    section = md.split("## Factors: what changing one setting does\n\n", 1)[1].split("\n\n## ")[0]
+    assert section == line  # its verdict alone: no empty table, no notes on tests not made
 
 
 def test_factor_figures_and_the_benchmark_print_the_same_section(

@@ -208,11 +208,12 @@ def factors_markdown(factors: Sequence[Factor], figures: Mapping[str, str]) -> s
     family = tests(factors)
     out += [verdict(f, family) for f in factors]
     for f in factors:
-        out += ["", f"### {f.key} (reference `{f.reference}`)", ""]
-        if f.comparisons:
-            out.append(factor_table(f))
+        if not f.comparisons:
+            continue  # its verdict line says why nothing was compared
+        out += ["", f"### {f.key} (reference `{f.reference}`)", "", factor_table(f)]
         if f.too_few:
             out += ["", f"{f.too_few} comparison(s) left out: fewer than 2 runs on a side."]
         if f.key in figures:
             out += ["", f"![factor {f.key}]({figures[f.key]})"]
-    return "\n".join([*out, "", *reading_notes(factors)])
+    notes = reading_notes(factors) if family else []  # nothing compared: nothing to read
+    return "\n".join([*out, "", *notes]).rstrip("\n")
