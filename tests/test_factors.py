@@ -244,6 +244,27 @@ def test_a_search_with_one_run_per_value_compares_nothing(tmp_path: Path) -> Non
     assert section == line  # its verdict alone: no empty table, no notes on tests not made
 
 
+def test_keys_that_change_only_together_are_named_not_compared(tmp_path: Path) -> None:
+    """A preset against a variant that sets two keys at once, 2 seeds each: neither key's
+    effect can be told apart from the other's, and the verdicts say so; arch, swept across
+    both, is compared."""
+    variant = ["algo.anneal_lr=false", "algo.vf_coef=0.25"]
+    for seed in range(2):
+        for arch in ("shared", "unshared"):
+            job(tmp_path, [f"arch={arch}", f"seed={seed}"], {"final_return": 17.0 + seed})
+            job(tmp_path, [*variant, f"arch={arch}", f"seed={seed}"], {"final_return": 16.0})
+    result = report(tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = verdicts(result.stdout)
+    assert lines["algo.anneal_lr"] == (
+        "- **algo.anneal_lr**: not compared: it changes only together with algo.vf_coef"
+    )
+    assert lines["algo.vf_coef"] == (
+        "- **algo.vf_coef**: not compared: it changes only together with algo.anneal_lr"
+    )
+    assert "not compared" not in lines["arch"] and "2 setting" in lines["arch"]
+
+
 def test_factor_figures_and_the_benchmark_print_the_same_section(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -105,6 +105,7 @@ class Factor:
     cells: list[Cell]
     comparisons: list[Comparison]
     too_few: int = 0  # comparisons left out: a side with fewer than MIN_RUNS runs
+    together: list[str] = field(default_factory=list)  # keys set with it, value for value
 
 
 def _value_order(value: str) -> tuple:
@@ -213,6 +214,17 @@ def _factor(key: str, values: list[str], reference: str, runs: Sequence[Run], sw
     return factor
 
 
+def changed_with(key: str, runs: Sequence[Run], swept: Mapping[str, list[str]]) -> list[str]:
+    """The other swept keys whose value, in every run, goes with one value of `key` and only
+    that one: their effects cannot be told apart from its effect in these runs."""
+    together = []
+    for other in (k for k in swept if k != key):
+        pairs = {(r.settings.get(key, UNSET), r.settings.get(other, UNSET)) for r in runs}
+        if len(pairs) == len(swept[key]) == len(swept[other]):
+            together.append(other)
+    return together
+
+
 def analyse(runs: Sequence[Run], references: Sequence[str] = ()) -> list[Factor]:
     """Every factor of the completed `runs`, compared value by value against its reference
     (`references`: `key=value` items), with Holm's correction over all the comparisons."""
@@ -223,6 +235,8 @@ def analyse(runs: Sequence[Run], references: Sequence[str] = ()) -> list[Factor]
         _factor(key, values, chosen.get(key, values[0]), completed, swept)
         for key, values in swept.items()
     ]
+    for factor in factors:
+        factor.together = changed_with(factor.key, completed, swept)
     comparisons = [c for f in factors for c in f.comparisons]
     for c, adjusted in zip(comparisons, effects.holm([c.p for c in comparisons]), strict=True):
         c.p_holm = float(adjusted)

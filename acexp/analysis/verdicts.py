@@ -118,6 +118,8 @@ def verdict(factor: Factor, family: int) -> str:
     """One markdown line: per value against the reference and per outcome, which is better, by
     how much, and whether that is more than noise (Holm) at this many seeds."""
     head = f"- **{factor.key}**"
+    if factor.together:
+        return f"{head}: not compared: it changes only together with {', '.join(factor.together)}"
     if not factor.comparisons:
         return (
             f"{head}: not compared: no setting of the other keys has {MIN_RUNS} runs at two values"
