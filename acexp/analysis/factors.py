@@ -181,6 +181,17 @@ def _compare(factor: str, cell: Cell, outcome: Outcome, ref: Side, val: Side) ->
     return Comparison(factor, cell.where, outcome, ref, val, *diff, improvement, test, p, cell.tau)
 
 
+def changed_with(key: str, runs: Sequence[Run], swept: Mapping[str, list[str]]) -> list[str]:
+    """The other swept keys whose value, in every run, goes with one value of `key` and only
+    that one: their effects cannot be told apart from its effect in these runs."""
+    together = []
+    for other in (k for k in swept if k != key):
+        pairs = {(r.settings.get(key, UNSET), r.settings.get(other, UNSET)) for r in runs}
+        if len(pairs) == len(swept[key]) == len(swept[other]):
+            together.append(other)
+    return together
+
+
 def _factor(key: str, values: list[str], reference: str, runs: Sequence[Run], swept) -> Factor:
     others = [k for k in swept if k != key]
     outcomes = outcomes_of(runs)
@@ -188,7 +199,9 @@ def _factor(key: str, values: list[str], reference: str, runs: Sequence[Run], sw
     for run in runs:
         setting = tuple(run.settings.get(k, UNSET) for k in others)
         by_cell.setdefault(setting, {}).setdefault(run.settings.get(key, UNSET), []).append(run)
-    factor = Factor(key, values, reference, outcomes, [], [])
+    factor = Factor(
+        key, values, reference, outcomes, [], [], together=changed_with(key, runs, swept)
+    )
     for setting in sorted(by_cell, key=lambda s: [_value_order(v) for v in s]):
         at = by_cell[setting]
         where = ",".join(f"{k}={v}" for k, v in zip(others, setting, strict=True))
@@ -214,17 +227,6 @@ def _factor(key: str, values: list[str], reference: str, runs: Sequence[Run], sw
     return factor
 
 
-def changed_with(key: str, runs: Sequence[Run], swept: Mapping[str, list[str]]) -> list[str]:
-    """The other swept keys whose value, in every run, goes with one value of `key` and only
-    that one: their effects cannot be told apart from its effect in these runs."""
-    together = []
-    for other in (k for k in swept if k != key):
-        pairs = {(r.settings.get(key, UNSET), r.settings.get(other, UNSET)) for r in runs}
-        if len(pairs) == len(swept[key]) == len(swept[other]):
-            together.append(other)
-    return together
-
-
 def analyse(runs: Sequence[Run], references: Sequence[str] = ()) -> list[Factor]:
     """Every factor of the completed `runs`, compared value by value against its reference
     (`references`: `key=value` items), with Holm's correction over all the comparisons."""
@@ -235,8 +237,6 @@ def analyse(runs: Sequence[Run], references: Sequence[str] = ()) -> list[Factor]
         _factor(key, values, chosen.get(key, values[0]), completed, swept)
         for key, values in swept.items()
     ]
-    for factor in factors:
-        factor.together = changed_with(factor.key, completed, swept)
     comparisons = [c for f in factors for c in f.comparisons]
     for c, adjusted in zip(comparisons, effects.holm([c.p for c in comparisons]), strict=True):
         c.p_holm = float(adjusted)

@@ -217,5 +217,6 @@ def factors_markdown(factors: Sequence[Factor], figures: Mapping[str, str]) -> s
             out += ["", f"{f.too_few} comparison(s) left out: fewer than 2 runs on a side."]
         if f.key in figures:
             out += ["", f"![factor {f.key}]({figures[f.key]})"]
-    notes = reading_notes(factors) if family else []  # nothing compared: nothing to read
-    return "\n".join([*out, "", *notes]).rstrip("\n")
+    if not any(f.comparisons for f in factors):
+        return "\n".join(out)  # the verdicts say why nothing was compared: no tables to read
+    return "\n".join([*out, "", *reading_notes(factors)])
