@@ -59,7 +59,15 @@ from acexp.errors import (
     warnings_to_stderr,
 )
 from acexp.runtime.job_end import exit_interrupted, job_end, resume_command
-from acexp.sweeps.multirun import job_label, reports_failures, run_name_overrides, start_launcher
+from acexp.sweeps.multirun import (
+    in_sweep_worker,
+    job_label,
+    mark_sweep_process,
+    reports_failures,
+    run_name_overrides,
+    start_launcher,
+    stopped_jobs,
+)
 
 log = logging.getLogger("acexp")
 
@@ -108,6 +116,8 @@ def main(cfg: DictConfig) -> float | None:
             print(f"acexp: error: {line}", file=sys.stderr)
             sys.exit(1)
     end = job_end(metrics, cfg)
+    if end.status == "interrupted" and in_sweep_worker():
+        return None  # its log says so; the sweep's process names every stopped job in one line
     if end.status == "interrupted":  # this stops a sweep too; each of its jobs resumes
         exit_interrupted(end.exit_code - 128, [out_dir], env_step=metrics["env_steps"])
     return end.objective
@@ -133,10 +143,14 @@ def cli() -> None:
                 # a sweep's launcher stops its jobs on Ctrl-C itself (joblib's and submitit's
                 # pools, batched workers): it needs Python's KeyboardInterrupt, not an exit
                 signal.signal(signal.SIGINT, signal.default_int_handler)
+                mark_sweep_process()
             main()
-    except KeyboardInterrupt as stop:  # a second signal: the run stopped without a checkpoint
+    except KeyboardInterrupt as stop:  # a second signal, or a sweep's pool stopped by Ctrl-C
         signum = getattr(stop, "signum", signal.SIGINT)
         run_dir = getattr(stop, "run_dir", None)
+        stopped = stopped_jobs()
+        if run_dir is None and stopped is not None:
+            exit_interrupted(signum, stopped)
         where = resume_command(run_dir) if run_dir else "python -m acexp resume=<run dir>"
         print(STARTING.format(signal.Signals(signum).name, where), file=sys.stderr)
         sys.exit(128 + signum)

@@ -11,9 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from omegaconf import OmegaConf
 
 from acexp.config.resume import load_run
+from acexp.runtime.job_end import resume_command
 from tests.conftest import ROOT, acexp
 
 TINY = ("total_steps=300", "log.progress=false")
@@ -196,17 +198,37 @@ def test_sigkill_to_a_batched_sweep_leaves_no_process_and_every_member_resumable
         assert run_dir == job and checkpoint["env_steps"] == metrics["env_steps"]
 
 
-def test_ctrl_c_to_a_joblib_sweeps_process_leaves_no_worker_training(tmp_path: Path) -> None:
-    """SIGINT to the sweep's process alone (not its process group): joblib stops its workers,
-    rather than the sweep exiting and leaving them to train out their budgets."""
+@pytest.mark.parametrize("to_group", [False, True], ids=["sweep-process", "process-group"])
+def test_ctrl_c_to_a_joblib_sweep_stops_its_workers_and_names_each_job_in_one_line(
+    tmp_path: Path, to_group: bool
+) -> None:
+    """SIGINT to the sweep's process alone: joblib kills its workers, rather than the sweep
+    exiting and leaving them to train out their budgets. SIGINT to its process group (a
+    terminal's Ctrl-C): each worker stops its job silently, with a checkpoint, unless joblib
+    kills it first. Either way the sweep's process alone speaks, naming the jobs that continue
+    from their checkpoints."""
     out = tmp_path / "sweep"
-    proc = start("-m", "seed=0,1", *LONG, "hydra/launcher=joblib", f"hydra.sweep.dir={out}",
-                 cwd=tmp_path)  # fmt: skip
-    wait_for(lambda: len(list(out.glob("*/checkpoints/step_*.pt"))) >= 2, "checkpoints", proc)
+    cmd = [sys.executable, "-m", "acexp", "-m", "seed=0,1", *LONG, "hydra/launcher=joblib",
+           f"hydra.sweep.dir={out}"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    jobs = [out / "seed=0", out / "seed=1"]
+    wait_for(lambda: all(list(j.glob("checkpoints/step_*.pt")) for j in jobs), "checkpoints", proc)
     sweep = _descendants(proc.pid)  # joblib's workers and its resource trackers
     assert len(sweep) >= 2
-    proc.send_signal(signal.SIGINT)
+    if to_group:
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGINT
-    assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr, stderr
+    assert stderr.strip().splitlines() == [
+        "acexp: sweep stopped by SIGINT; continue each of its 2 interrupted jobs with: "
+        f"python -m acexp resume=<job dir>, e.g. {resume_command(jobs[0])}"
+    ]
     assert_all_gone(sweep)
+    for job in jobs:
+        metrics = job / "metrics.json"  # a killed worker's job has none: nothing looks ended
+        status = json.loads(metrics.read_text())["status"] if metrics.exists() else None
+        assert status in (("interrupted", None) if to_group else (None,))
+        assert not (job / "model.pt").exists()

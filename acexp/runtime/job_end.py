@@ -54,13 +54,17 @@ def exit_interrupted(
     """
     if env_step is not None:
         line = f"interrupted at env step {env_step}; continue with: {resume_command(run_dirs[0])}"
-    else:
-        example = f", e.g. {resume_command(run_dirs[0])}" if run_dirs else ""
+    elif run_dirs:
         unstarted = f"; {not_started} jobs had not started" if not_started else ""
         line = (
             f"sweep stopped by {signal.Signals(signum).name}; continue each of its "
-            f"{len(run_dirs)} interrupted jobs with: python -m acexp resume=<job dir>"
-            f"{example}{unstarted}"
+            f"{len(run_dirs)} interrupted jobs with: python -m acexp resume=<job dir>, "
+            f"e.g. {resume_command(run_dirs[0])}{unstarted}"
+        )
+    else:
+        line = (
+            f"sweep stopped by {signal.Signals(signum).name} before any of its jobs saved a "
+            "checkpoint; run the sweep again"
         )
     print(f"acexp: {line}", file=sys.stderr)
     sys.exit(128 + signum)

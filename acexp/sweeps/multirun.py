@@ -11,12 +11,15 @@ in each job's `.hydra/overrides.yaml`, which the report reads).
 
 The end: `SweepSummary`, a Hydra callback, declares the sweep's HParams (acexp/logs/hparams.py) and
 prints one line: how many jobs completed, which failed and why, and where the results are;
-the exit status is 1 if a job failed.
+the exit status is 1 if a job failed. A sweep stopped by a signal ends with one line too, from
+the sweep's process (`stopped_jobs`): the jobs of a worker pool (joblib's, submitit's) stop
+without a line of their own (`in_sweep_worker`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -37,6 +40,41 @@ log = logging.getLogger("acexp")
 
 EXCLUDE_KEY = "hydra.job.config.override_dirname.exclude_keys"
 SHOWN_FAILURES = 3  # failed jobs named in the summary line; the report lists them all
+SWEEP_PID = "ACEXP_SWEEP_PID"  # the sweep's process; its launcher's worker processes inherit it
+
+# The sweep this process runs, once Hydra has started it: its directory, and the jobs that were
+# there before it with the time Hydra wrote their overrides (jobs of an earlier sweep).
+_running: list[tuple[Path, dict[Path, float]]] = []
+
+
+def mark_sweep_process() -> None:
+    """Name this process the sweep's own, for `in_sweep_worker` in its launcher's workers."""
+    os.environ[SWEEP_PID] = str(os.getpid())
+
+
+def in_sweep_worker() -> bool:
+    """Whether this process runs jobs for a sweep whose own process is another one (a worker of
+    joblib's or submitit's pool): that process says how the sweep ended, for all its jobs."""
+    return os.environ.get(SWEEP_PID, str(os.getpid())) != str(os.getpid())
+
+
+def stopped_jobs() -> list[Path] | None:
+    """The jobs of this process's sweep that a signal stopped and that continue from a
+    checkpoint (interrupted, or killed by their pool before they could say so), in name order;
+    None if this process runs no sweep."""
+    from acexp.analysis.report import load_run
+    from acexp.runtime.checkpoint import list_checkpoints  # torch: only once the sweep has run
+
+    if not _running:
+        return None
+    sweep_dir, before = _running[-1]
+    started = [job for job, t in _jobs(sweep_dir).items() if before.get(job) != t]
+    return [
+        job
+        for job in sorted(started)
+        if load_run(job).status in ("interrupted", "skipped")  # skipped: no metrics.json
+        and list_checkpoints(job / "checkpoints")
+    ]
 
 
 def start_launcher(hydra_cfg: DictConfig) -> None:
@@ -142,6 +180,7 @@ class SweepSummary(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.before = _jobs(Path(config.hydra.sweep.dir))  # jobs of an earlier sweep there
+        _running.append((Path(config.hydra.sweep.dir), self.before))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from acexp.logs.hparams import write_experiment  # tensorboard: not before a launcher starts
