@@ -194,7 +194,7 @@ def test_a_killed_worker_fails_its_members_alone_and_they_resume(tmp_path: Path)
     (line,) = stderr.strip().splitlines()
     assert line.startswith(
         "acexp: sweep of 4 job(s): 2 completed, 2 failed: seed=0,total_steps=2000000 (its "
-        "batch's worker process was killed by SIGKILL; its last checkpoint, step_"
+        "batch's worker process was killed by SIGKILL; its last checkpoint is step_"
     )
     # the resume command whole, not cut off with the error
     assert (
@@ -205,8 +205,9 @@ def test_a_killed_worker_fails_its_members_alone_and_they_resume(tmp_path: Path)
         (*_, last) = list_checkpoints(job / "checkpoints")
         assert metrics(job) == {
             "status": "failed",
-            "error": f"its batch's worker process was killed by SIGKILL; its last checkpoint, "
-            f"{last.name}, continues with: {resume_command(job)}",
+            "error": f"its batch's worker process was killed by SIGKILL; its last checkpoint "
+            f"is {last.name}",
+            "resume": resume_command(job),
         }
         assert not (job / "model.pt").exists()
     for job in short:  # the other worker's members

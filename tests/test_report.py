@@ -140,6 +140,7 @@ def test_band_is_the_tables_interval_and_never_leaves_the_data() -> None:
 
 SHARED = "arch=shared,optim.lr=0.03"
 UNSHARED = "arch=unshared,optim.lr=0.0003"
+RESUME = "python -m acexp resume=/elsewhere/job"  # a failed run's metrics.json names it
 # (final_return, steps_to_solve, episodes_to_solve, wall_seconds) per seed; None = not solved
 RUNS = {
     SHARED: [(400.0, None, None, 10.0), (480.0, 12000, 250, 20.0), (500.0, 15000, 330, 30.0)],
@@ -188,7 +189,8 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
             _write_returns(
                 _job(sweep, label, seed, metrics), seed, 0.0 if label == SHARED else 20.0
             )
-    failed = {"status": "failed", "error": "boom", "final_return": 9999.0, "eval_return": 9999.0}
+    failed = {"status": "failed", "error": "boom", "final_return": 9999.0, "eval_return": 9999.0,
+              "resume": RESUME}  # fmt: skip
     _job(sweep, SHARED, 3, failed)
     _job(sweep, UNSHARED, 3, None)  # still running: no metrics.json yet
     return sweep
@@ -281,7 +283,7 @@ def test_markdown_lists_failed_and_skipped(report: subprocess.CompletedProcess[s
     assert report.returncode == 0, report.stderr
     md = (sweep / "report.md").read_text()
     failed = md.split("### Failed runs", 1)[1].split("###", 1)[0]
-    assert f"{SHARED},seed=3" in failed and "boom" in failed
+    assert f"{SHARED},seed=3`: boom; continue with: `{RESUME}`" in failed
     skipped = md.split("### Skipped", 1)[1]
     assert "running or crashed" in skipped and f"{UNSHARED},seed=3" in skipped
     assert "| 67% (2/3) | 330 [250, —] | 15,000 [12,000, —] |" in md

@@ -42,6 +42,12 @@ class Run:
     note: str = ""
 
     @property
+    def resume(self) -> str:
+        """The command that continues a failed run from its checkpoint (a batch member whose
+        worker died), as its metrics.json gives it; empty for other runs."""
+        return str(self.metrics.get("resume", ""))
+
+    @property
     def label(self) -> str:
         return stats.group_label(self.overrides)
 

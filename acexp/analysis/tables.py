@@ -181,6 +181,7 @@ def markdown_notes(
             out += ["", f"### {title} ({len(chosen)})", ""]
             for r in chosen:
                 detail = r.note or (f"status {r.status!r}" if status is None else "")
+                detail += f"; continue with: `{r.resume}`" if r.resume else ""
                 rel = r.path.relative_to(sweep_dir) if r.path != sweep_dir else Path(".")
                 out.append(f"- `{rel}`" + (f": {detail}" if detail else ""))
     return "\n".join(out)

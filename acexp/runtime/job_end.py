@@ -18,11 +18,6 @@ def resume_command(run_dir: Path | str) -> str:
     return f"python -m acexp {shlex.quote(f'resume={run_dir}')}"
 
 
-# How a failed job's error ends when it has a checkpoint to continue from: "<what happened>;
-# its last checkpoint, <file>" + CONTINUES + resume_command (a sweep's summary line reads it)
-CONTINUES = ", continues with: "
-
-
 @dataclass(frozen=True)
 class JobEnd:
     """A job's end, read from its metrics (`metrics.json`)."""

@@ -32,7 +32,6 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from acexp.config.overrides import CONF, single_runs
-from acexp.runtime.job_end import CONTINUES
 from acexp.sweeps.hydra_internals import BASIC_SWEEPER
 from acexp.sweeps.jobs import JOB_RECORD, job_dirs
 
@@ -148,9 +147,9 @@ def summary_line(sweep_dir: Path, jobs: list[Path]) -> tuple[str, bool]:
         named, resumes = [], []
         for r in bad[:SHOWN_FAILURES]:
             # the resume command goes whole at the end, not cut off with the error
-            why, _, resume = (r.note or f"status {r.status}").partition(CONTINUES)
+            why = r.note or f"status {r.status}"
             named.append(f"{r.path.relative_to(sweep_dir)} ({why[:120]})")
-            resumes += [resume] if resume else []
+            resumes += [r.resume] if r.resume else []
         more = f" and {len(bad) - SHOWN_FAILURES} more" if len(bad) > SHOWN_FAILURES else ""
         line += f", {len(bad)} failed: {'; '.join(named)}{more}"
         if len(resumes) == 1:

@@ -67,15 +67,16 @@ def died(out_dir: Path, how: str) -> dict:
     """The metrics of a member whose process died: those it wrote if it had ended, else failed,
     with how it died and how to continue it from its last checkpoint."""
     from acexp.runtime.checkpoint import list_checkpoints
-    from acexp.runtime.job_end import CONTINUES, resume_command
+    from acexp.runtime.job_end import resume_command
 
     with suppress(OSError, ValueError):
         return json.loads((out_dir / "metrics.json").read_text())
     saved = list_checkpoints(out_dir / "checkpoints")
     if not saved:
         return failure(f"{how} before its first checkpoint; it must start again")
-    return failure(f"{how}; its last checkpoint, {saved[-1].name}{CONTINUES}"
-                   f"{resume_command(out_dir)}")  # fmt: skip
+    return failure(f"{how}; its last checkpoint is {saved[-1].name}") | {
+        "resume": resume_command(out_dir)
+    }
 
 
 def interruption(results: list[dict]) -> int | None:
