@@ -291,6 +291,35 @@ def test_markdown_lists_failed_and_skipped(report: subprocess.CompletedProcess[s
     assert "censored at the length they ran" in md
 
 
+def test_runs_that_can_continue_name_the_command_that_does(tmp_path: Path) -> None:
+    """An interrupted run with a checkpoint, and a batch member whose worker died, each name
+    the command that continues it, in the sweep's summary line and in the report's notes."""
+    from acexp.runtime.job_end import resume_command
+    from acexp.sweeps.multirun import summary_line
+
+    sweep = tmp_path / "sweep"
+    done = _job(sweep, SHARED, 0, {"status": "completed"})
+    stopped = _job(sweep, SHARED, 1, {"status": "interrupted", "signal": "SIGTERM"})
+    (stopped / "checkpoints").mkdir()
+    (stopped / "checkpoints" / "step_000000100.pt").write_bytes(b"")
+    at_once = _job(sweep, SHARED, 2, {"status": "interrupted", "signal": "SIGINT"})  # none saved
+    died = _job(sweep, UNSHARED, 0, {"status": "failed", "error": "worker died", "resume": RESUME})
+    runs = find_runs(sweep)
+    assert {r.path: r.resume for r in runs} == {
+        done: "",
+        stopped: resume_command(stopped),
+        at_once: "",
+        died: RESUME,
+    }
+    line, failed = summary_line(sweep, [r.path for r in runs])
+    assert failed
+    continues = "; continue each from its checkpoint with: python -m acexp resume=<job dir>, "
+    assert f"{continues}e.g. {resume_command(stopped)}; report: " in line
+    notes = tables.markdown_notes(group_runs(runs), sweep)
+    assert f"- `{stopped.name}`: continue with: `{resume_command(stopped)}`" in notes
+    assert f"- `{died.name}`: worker died; continue with: `{RESUME}`" in notes
+
+
 def test_curves_are_print_ready_png_and_vector_pdf(
     report: subprocess.CompletedProcess[str], sweep: Path
 ) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 import yaml
 
 from acexp.analysis import stats
+from acexp.runtime.job_end import resume_command
 from acexp.sweeps.jobs import job_dirs
 
 RETURN_TAG = "charts/episodic_return"
@@ -43,9 +44,14 @@ class Run:
 
     @property
     def resume(self) -> str:
-        """The command that continues a failed run from its checkpoint (a batch member whose
-        worker died), as its metrics.json gives it; empty for other runs."""
-        return str(self.metrics.get("resume", ""))
+        """The command that continues this run from its last checkpoint: an interrupted run's,
+        or the one a failed run's metrics.json names (a batch member whose worker died); empty
+        for other runs."""
+        if "resume" in self.metrics:
+            return str(self.metrics["resume"])
+        if self.status == "interrupted" and any(self.path.glob("checkpoints/step_*.pt")):
+            return resume_command(self.path)
+        return ""
 
     @property
     def label(self) -> str:

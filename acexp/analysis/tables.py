@@ -180,8 +180,9 @@ def markdown_notes(
         if chosen:
             out += ["", f"### {title} ({len(chosen)})", ""]
             for r in chosen:
-                detail = r.note or (f"status {r.status!r}" if status is None else "")
-                detail += f"; continue with: `{r.resume}`" if r.resume else ""
+                why = r.note or (f"status {r.status!r}" if status is None else "")
+                then = f"continue with: `{r.resume}`" if r.resume else ""
+                detail = "; ".join(part for part in (why, then) if part)
                 rel = r.path.relative_to(sweep_dir) if r.path != sweep_dir else Path(".")
                 out.append(f"- `{rel}`" + (f": {detail}" if detail else ""))
     return "\n".join(out)

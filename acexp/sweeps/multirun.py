@@ -18,6 +18,7 @@ without a line of their own (`in_sweep_worker`).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shlex
@@ -61,7 +62,6 @@ def stopped_jobs() -> list[Path] | None:
     """The jobs of this process's sweep that a signal stopped and that continue from a
     checkpoint (interrupted, or killed by their pool before they could say so), in name order;
     None if this process runs no sweep."""
-    from acexp.analysis.report import load_run
     from acexp.runtime.checkpoint import list_checkpoints  # torch: only once the sweep has run
 
     if not _running:
@@ -71,9 +71,16 @@ def stopped_jobs() -> list[Path] | None:
     return [
         job
         for job in sorted(started)
-        if load_run(job).status in ("interrupted", "skipped")  # skipped: no metrics.json
-        and list_checkpoints(job / "checkpoints")
+        if _status(job) in ("interrupted", None) and list_checkpoints(job / "checkpoints")
     ]
+
+
+def _status(job: Path) -> str | None:
+    """A job's status in its metrics.json; None without a readable one (killed, or running)."""
+    try:
+        return str(json.loads((job / "metrics.json").read_text()).get("status"))
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def start_launcher(hydra_cfg: DictConfig) -> None:
