@@ -312,7 +312,10 @@ def test_runs_that_can_continue_name_the_command_that_does(tmp_path: Path) -> No
         died: RESUME,
     }
     line, failed = summary_line(sweep, [r.path for r in runs])
-    assert failed
+    assert failed and line.startswith(
+        f"acexp: sweep of 4 job(s): 1 completed, 1 failed, 2 interrupted: {stopped.name} "
+        f"(SIGTERM); {at_once.name} (SIGINT); {died.name} (worker died); continue each"
+    )
     continues = "; continue each from its checkpoint with: python -m acexp resume=<job dir>, "
     assert f"{continues}e.g. {resume_command(stopped)}; report: " in line
     notes = tables.markdown_notes(group_runs(runs), sweep)

@@ -143,7 +143,8 @@ def reports_failures(hydra_cfg: DictConfig) -> bool:
 
 
 def summary_line(sweep_dir: Path, jobs: list[Path]) -> tuple[str, bool]:
-    """(the sweep's one-line summary, whether a job failed or left no metrics.json)."""
+    """(the sweep's one-line summary, whether a job did not complete: it failed, was
+    interrupted, or left no metrics.json)."""
     from acexp.analysis.report import load_run
 
     runs = [load_run(job) for job in jobs]
@@ -154,11 +155,14 @@ def summary_line(sweep_dir: Path, jobs: list[Path]) -> tuple[str, bool]:
         named, resumes = [], []
         for r in bad[:SHOWN_FAILURES]:
             # the resume command goes whole at the end, not cut off with the error
-            why = r.note or f"status {r.status}"
+            why = r.note or str(r.metrics.get("signal") or f"status {r.status}")
             named.append(f"{r.path.relative_to(sweep_dir)} ({why[:120]})")
             resumes += [r.resume] if r.resume else []
         more = f" and {len(bad) - SHOWN_FAILURES} more" if len(bad) > SHOWN_FAILURES else ""
-        line += f", {len(bad)} failed: {'; '.join(named)}{more}"
+        interrupted = sum(r.status == "interrupted" for r in bad)
+        counts = [f"{len(bad) - interrupted} failed"] * (interrupted < len(bad))
+        counts += [f"{interrupted} interrupted"] * (interrupted > 0)
+        line += f", {', '.join(counts)}: {'; '.join(named)}{more}"
         if len(resumes) == 1:
             line += f"; continue it from its checkpoint with: {resumes[0]}"
         elif resumes:
