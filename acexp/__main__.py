@@ -148,9 +148,8 @@ def cli() -> None:
     except KeyboardInterrupt as stop:  # a second signal, or a sweep's pool stopped by Ctrl-C
         signum = getattr(stop, "signum", signal.SIGINT)
         run_dir = getattr(stop, "run_dir", None)
-        stopped = stopped_jobs()
-        if run_dir is None and stopped is not None:
-            exit_interrupted(signum, stopped)
+        if run_dir is None and (stopped := stopped_jobs()) is not None:
+            exit_interrupted(signum, stopped)  # a sweep's pool: name its jobs, not a run
         where = resume_command(run_dir) if run_dir else "python -m acexp resume=<run dir>"
         print(STARTING.format(signal.Signals(signum).name, where), file=sys.stderr)
         sys.exit(128 + signum)

@@ -232,3 +232,26 @@ def test_ctrl_c_to_a_joblib_sweep_stops_its_workers_and_names_each_job_in_one_li
         status = json.loads(metrics.read_text())["status"] if metrics.exists() else None
         assert status in (("interrupted", None) if to_group else (None,))
         assert not (job / "model.pt").exists()
+
+
+def test_ctrl_c_to_a_joblib_sweep_before_any_checkpoint_says_to_run_it_again(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "sweep"
+    no_checkpoint = ("total_steps=2000000", "stop_on_solve=false",
+                     "checkpoint.every_steps=1000000", "log.progress=false")  # fmt: skip
+    cmd = [sys.executable, "-m", "acexp", "-m", "seed=0,1", *no_checkpoint,
+           "hydra/launcher=joblib", f"hydra.sweep.dir={out}"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    wait_for(lambda: all((out / f"seed={s}" / "acexp.log").exists() for s in (0, 1)), "jobs", proc)
+    sweep = _descendants(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGINT
+    assert stderr.strip().splitlines() == [
+        "acexp: sweep stopped by SIGINT before any of its jobs saved a checkpoint; "
+        "run the sweep again"
+    ]
+    assert_all_gone(sweep)
+    assert not list(out.glob("*/checkpoints/step_*.pt"))

@@ -64,15 +64,23 @@ def stopped_jobs() -> list[Path] | None:
     None if this process runs no sweep."""
     from acexp.runtime.checkpoint import list_checkpoints  # torch: only once the sweep has run
 
+    started = _started_jobs()
+    if started is None:
+        return None
+    return [
+        job
+        for job in started
+        if _status(job) in ("interrupted", None) and list_checkpoints(job / "checkpoints")
+    ]
+
+
+def _started_jobs() -> list[Path] | None:
+    """The job directories this process's sweep has written, in name order (a job of an
+    earlier sweep in the same directory only if this one wrote it again); None if none runs."""
     if not _running:
         return None
     sweep_dir, before = _running[-1]
-    started = [job for job, t in _jobs(sweep_dir).items() if before.get(job) != t]
-    return [
-        job
-        for job in sorted(started)
-        if _status(job) in ("interrupted", None) and list_checkpoints(job / "checkpoints")
-    ]
+    return sorted(job for job, t in _jobs(sweep_dir).items() if before.get(job) != t)
 
 
 def _status(job: Path) -> str | None:
@@ -160,8 +168,10 @@ def summary_line(sweep_dir: Path, jobs: list[Path]) -> tuple[str, bool]:
             resumes += [r.resume] if r.resume else []
         more = f" and {len(bad) - SHOWN_FAILURES} more" if len(bad) > SHOWN_FAILURES else ""
         interrupted = sum(r.status == "interrupted" for r in bad)
-        counts = [f"{len(bad) - interrupted} failed"] * (interrupted < len(bad))
-        counts += [f"{interrupted} interrupted"] * (interrupted > 0)
+        failed = len(bad) - interrupted
+        counts = [f"{failed} failed"] if failed else []
+        if interrupted:
+            counts.append(f"{interrupted} interrupted")
         line += f", {', '.join(counts)}: {'; '.join(named)}{more}"
         if len(resumes) == 1:
             line += f"; continue it from its checkpoint with: {resumes[0]}"
@@ -185,12 +195,9 @@ def _jobs(sweep_dir: Path) -> dict[Path, float]:
 class SweepSummary(Callback):
     """Ends a sweep with its HParams declaration and one summary line (exit 1 on failures)."""
 
-    def __init__(self) -> None:
-        self.before: dict[Path, float] = {}
-
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self.before = _jobs(Path(config.hydra.sweep.dir))  # jobs of an earlier sweep there
-        _running.append((Path(config.hydra.sweep.dir), self.before))
+        sweep_dir = Path(config.hydra.sweep.dir)
+        _running.append((sweep_dir, _jobs(sweep_dir)))  # with the jobs of an earlier sweep there
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from acexp.logs.hparams import write_experiment  # tensorboard: not before a launcher starts
@@ -202,8 +209,7 @@ class SweepSummary(Callback):
             write_experiment(sweep_dir)
         except Exception as exc:  # a declaration that fails must not hide the summary
             log.warning("could not declare the HParams of %s: %s", sweep_dir, exc)
-        jobs = [job for job, t in _jobs(sweep_dir).items() if self.before.get(job) != t]
-        line, failed = summary_line(sweep_dir, sorted(jobs))
+        line, failed = summary_line(sweep_dir, _started_jobs() or [])
         print(line, file=sys.stderr)
         if failed:
             raise SystemExit(1)
