@@ -49,6 +49,7 @@ class Run:
         for other runs."""
         if "resume" in self.metrics:
             return str(self.metrics["resume"])
+        # list_checkpoints's pattern: acexp.runtime.checkpoint would import torch for a glob
         if self.status == "interrupted" and any(self.path.glob("checkpoints/step_*.pt")):
             return resume_command(self.path)
         return ""

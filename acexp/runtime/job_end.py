@@ -45,7 +45,8 @@ def exit_interrupted(
     """Say in one line how to continue the interrupted run(s), and exit 128 + signal.
 
     One run (`env_step` given) names its own command; a sweep names the command for each of
-    its interrupted jobs, with the first as an example.
+    its interrupted jobs, with the first as an example, or says to run it again if none of
+    them saved a checkpoint.
     """
     if env_step is not None:
         line = f"interrupted at env step {env_step}; continue with: {resume_command(run_dirs[0])}"
