@@ -10,6 +10,10 @@ policy's entropy at the end (`losses/entropy`, nats), and the final model's game
 `python -m acexp.evaluate`, greedy (`--deterministic`) and sampled, each the newest of the
 run's `eval*.json` records of its kind, as mean ± std (min, max); `—` where a run has no such
 record.
+
+A directory without `metrics.json` is read from its event file alone, which is how a run of
+CleanRL's `ppo_atari.py` is read (`benchmarks/cleanrl_pong.py`): it logs the same
+`charts/episodic_return` and `losses/entropy`, one point a game.
 """
 
 import argparse
@@ -42,6 +46,17 @@ def first_above_zero(run_dir: Path) -> str:
     return f"{steps[above[0]] / 1e6:.2f}M" if above.size else "—"
 
 
+def training_return(run_dir: Path) -> str:
+    """The mean of the last 100 training games: `metrics.json`'s `final_return`, or, for a run
+    without one, the mean of the last 100 games its event file logged."""
+    metrics = run_dir / "metrics.json"
+    if metrics.exists():
+        return f"{json.loads(metrics.read_text()).get('final_return')}"
+    _, returns, counts = read_returns(run_dir)
+    played = np.repeat(returns, counts)[-GAMES:]  # a point logged for n games stands for each
+    return f"{played.mean():.2f}" if played.size == GAMES else "—"
+
+
 def last(events, tag: str) -> str:  # noqa: ANN001
     if tag not in events.Tags().get("scalars", []):
         return "—"
@@ -65,11 +80,10 @@ def _mtime(path: Path) -> float:
 
 def column(run_dir: Path, at: list[int]) -> list[str]:
     events = load_events(run_dir)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
     return [
         *eval_at(events, at),
         first_above_zero(run_dir),
-        f"{metrics.get('final_return')}",
+        training_return(run_dir),
         last(events, "losses/entropy"),
         games(run_dir, deterministic=True),
         games(run_dir, deterministic=False),

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from torch.utils.tensorboard import SummaryWriter
 
-from benchmarks.pong_runs import first_above_zero, games
+from benchmarks.pong_runs import first_above_zero, games, training_return
 
 
 def test_first_above_zero_waits_for_100_games_and_weighs_each_game(tmp_path: Path) -> None:
@@ -35,3 +35,25 @@ def test_games_takes_the_newest_record_of_each_kind(tmp_path: Path) -> None:
     assert games(tmp_path, deterministic=False) == "2.00 ± 1.00 (1, 3)"
     record("eval-2.json", True, [5.0, 5.0])
     assert games(tmp_path, deterministic=True) == "5.00 ± 0.00 (5, 5)"
+
+
+def test_a_run_without_metrics_json_averages_the_last_100_games_of_its_events(
+    tmp_path: Path,
+) -> None:
+    # CleanRL's ppo_atari.py logs one point a game and no game count; two of its 8 envs can end
+    # a game on the same step
+    with SummaryWriter(log_dir=str(tmp_path)) as writer:
+        for game in range(120):
+            score = -21.0 if game < 20 else 20.0 if game % 2 else 14.0
+            writer.add_scalar("charts/episodic_return", score, 1024 * (game // 2 + 1))
+    # the last 100 games: 50 at 20 and 50 at 14; any of the first 20 losses would pull it down
+    assert training_return(tmp_path) == "17.00"
+    (tmp_path / "metrics.json").write_text(json.dumps({"final_return": 16.5}))
+    assert training_return(tmp_path) == "16.5"  # an acexp run's own figure comes first
+
+
+def test_a_run_with_fewer_than_100_games_has_no_training_return(tmp_path: Path) -> None:
+    with SummaryWriter(log_dir=str(tmp_path)) as writer:
+        for game in range(99):
+            writer.add_scalar("charts/episodic_return", 21.0, 1024 * (game + 1))
+    assert training_return(tmp_path) == "—"
