@@ -10,6 +10,7 @@ differently (zeros against the first frame repeated), and acexp's value loss has
 
 import copy
 from pathlib import Path
+from types import SimpleNamespace
 
 import gymnasium as gym
 import numpy as np
@@ -23,9 +24,11 @@ import acexp.envs.make
 from acexp.algos.losses import batch_mean, gae, normalize, total_loss
 from acexp.algos.ppo import clipped_surrogate_loss, clipped_value_loss
 from acexp.envs.make import make_vector_env
+from acexp.evaluate import load_policy
 from acexp.models.build import build_model
 from acexp.optim.modes import apply_update, build_optimizers
 from acexp.run import run
+from benchmarks.cleanrl_pong import view
 from tests.conftest import make_cfg
 from tests.test_cli import scalars
 
@@ -278,3 +281,29 @@ def test_lr_annealing_and_the_minibatch_loop_follow_cleanrl(
         for order in epoch_orders:
             assert torch.equal(order.sort().values, whole)  # the whole batch, once
         assert not torch.equal(epoch_orders[0], epoch_orders[1])  # reshuffled each epoch
+
+
+def test_cleanrls_saved_agent_in_a_run_directory_plays_as_cleanrls_agent(tmp_path: Path) -> None:
+    """benchmarks/cleanrl_pong.py's `view`: the state dict CleanRL's script leaves, put into an
+    acexp run directory, is loaded by `acexp.evaluate` into a model that acts as that agent."""
+    cfg = make_cfg("+experiment=pong_ppo")
+    torch.manual_seed(0)
+    template = tmp_path / "pong_run"
+    (template / ".hydra").mkdir(parents=True)
+    torch.save(build_model(cfg, PONG_OBS, PONG_ACTIONS).member_state_dict(0), template / "model.pt")
+    agent = CleanRLAgent()  # PyTorch's initialisation: weights unlike the preset's
+    cleanrl_run = tmp_path / "cleanrl_run"
+    cleanrl_run.mkdir()
+    torch.save(agent.state_dict(), cleanrl_run / "agent.pt")
+    view(cleanrl_run, template, tmp_path / "view")
+    spaces = SimpleNamespace(observation_space=PONG_OBS, action_space=PONG_ACTIONS)
+    model, source = load_policy(tmp_path / "view", cfg, None, spaces)
+    assert source == tmp_path / "view" / "model.pt"
+    obs = torch.randint(0, 256, (16, 4, 84, 84), dtype=torch.uint8)
+    actions = torch.randint(0, 6, (16,))
+    with torch.no_grad():
+        ours, theirs = model.evaluate_actions(obs, actions), agent(obs.float(), actions)
+    for a, b in zip(ours, theirs, strict=True):  # log-probabilities, entropies, values
+        assert torch.allclose(a, b, atol=1e-5)
+    with pytest.raises(SystemExit, match="exists"):  # never writes over a directory
+        view(cleanrl_run, template, tmp_path / "view")
