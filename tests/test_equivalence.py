@@ -24,9 +24,10 @@ PPO = ("algo=ppo", "algo.num_envs=4", "algo.n_steps=64", "total_steps=2000",
 TARGET_KL = 0.0005  # below the first updates' KL (~1e-3 at lr 3e-4), above the last ones'
 PPO_EXACT = (*PPO, "env.obs_norm=running", f"algo.target_kl={TARGET_KL}",
              "eval.every_steps=500", "eval.episodes=2")  # fmt: skip
-# a Gaussian head: exact resume for the per-episode trainer on any env
+# a Gaussian head: exact resume for the per-episode trainer on any env; an evaluation (every
+# 200-step episode) before the first checkpoint (at 400), however soon the SIGTERM lands after it
 EPISODIC_GAUSSIAN = ("algo=episodic", "env.id=Pendulum-v1", "env.obs_norm=running",
-                     "total_steps=1200", "checkpoint.every_steps=300", "eval.every_steps=500",
+                     "total_steps=1200", "checkpoint.every_steps=300", "eval.every_steps=200",
                      "eval.episodes=1", "log.every_steps=200", *QUIET)  # fmt: skip
 # a Gaussian head on gymnasium's sync vector envs: deterministic, resumable, not exact
 PPO_GAUSSIAN = ("algo=ppo", "env.id=Pendulum-v1", "env.obs_norm=running", "algo.num_envs=2",
